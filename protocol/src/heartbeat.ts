@@ -1,0 +1,24 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { Id, Name, Slot, Version } from './common.js';
+import { MAX_SERVICES } from './limits.js';
+
+export const SERVICE_STATUSES = ['running', 'stopped', 'failed', 'installing', 'unknown'] as const;
+
+export const ServiceStatus = Type.Object(
+  { name: Name, status: Type.Union(SERVICE_STATUSES.map((s) => Type.Literal(s))) },
+  { additionalProperties: false },
+);
+
+export const Heartbeat = Type.Object(
+  {
+    taskId: Type.Optional(Id),
+    version: Version,
+    bootedSlot: Slot,
+    committedSlot: Slot,
+    trial: Type.Boolean(),
+    services: Type.Array(ServiceStatus, { maxItems: MAX_SERVICES }),
+    uptimeS: Type.Integer({ minimum: 0 }),
+  },
+  { additionalProperties: false },
+);
+export type Heartbeat = Static<typeof Heartbeat>;

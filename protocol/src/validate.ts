@@ -1,0 +1,37 @@
+import type { Static, TSchema } from '@sinclair/typebox';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import addFormatsModule from 'ajv-formats';
+
+// ajv-formats is CommonJS; under NodeNext its default export is the module object.
+const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
+
+/** One Ajv instance for the whole process, configured like Fastify's, so both sides agree. */
+export const ajv = addFormats(new Ajv({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false }));
+
+export type Validation<T> = { ok: true; value: T } | { ok: false; error: string };
+
+function describe(e: ErrorObject): string {
+  const where = e.instancePath === '' ? '(root)' : e.instancePath.slice(1).replaceAll('/', '.');
+  if (e.keyword === 'additionalProperties') {
+    const extra = String((e.params as { additionalProperty?: unknown }).additionalProperty).slice(0, 64);
+    return `${where}: unknown property ${JSON.stringify(extra)}`;
+  }
+  return `${where}: ${e.message ?? e.keyword}`;
+}
+
+export function formatErrors(errors: readonly ErrorObject[] | null | undefined): string {
+  if (!errors || errors.length === 0) return 'invalid';
+  return errors.slice(0, 3).map(describe).join('; ');
+}
+
+const cache = new WeakMap<TSchema, ValidateFunction>();
+
+export function compile<S extends TSchema>(schema: S): (value: unknown) => Validation<Static<S>> {
+  let fn = cache.get(schema);
+  if (!fn) {
+    fn = ajv.compile(schema);
+    cache.set(schema, fn);
+  }
+  const validate = fn;
+  return (value) => (validate(value) ? { ok: true, value: value as Static<S> } : { ok: false, error: formatErrors(validate.errors) });
+}
