@@ -34,6 +34,6 @@ const res = spawnSync(
     '--test-reporter=spec',
     ...files,
   ],
-  { stdio: 'inherit', env: { ...process.env, TWINROOT_LOG_LEVEL: process.env.TWINROOT_LOG_LEVEL ?? 'silent' } },
+  { stdio: 'inherit', env: { ...process.env, TWINROOT_LOG_LEVEL: process.env.TWINROOT_LOG_LEVEL ?? 'silent', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
 );
 process.exit(res.status ?? 1);

@@ -1,0 +1,43 @@
+/**
+ * Every configuration key of the backend, in one table: the loader, the validation and the
+ * README's configuration table are all made from it. File keys are camelCase; each key's
+ * environment variable is TWINROOT_ + its SCREAMING_SNAKE name.
+ */
+export type KeyType = 'string' | 'port' | 'url-or-mode' | 'level' | 'path' | 'secret';
+
+export interface KeySpec {
+  type: KeyType;
+  default: string | number;
+  help: string;
+}
+
+export const CONFIG_KEYS = {
+  httpHost: { type: 'string', default: '127.0.0.1', help: 'Address the HTTP API listens on (0.0.0.0 for every interface).' },
+  httpPort: { type: 'port', default: 8080, help: 'HTTP API port; 0 picks a free port.' },
+  publicUrl: { type: 'string', default: '', help: 'Base URL appliances use to reach the API; empty: http://httpHost:port.' },
+  dataDir: { type: 'path', default: '.twinroot/data', help: 'Local state: embedded DynamoDB files, artifact store, generated dev keys.' },
+  logLevel: { type: 'level', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
+  operatorKey: { type: 'secret', default: '', help: 'Bearer key for the operator API; empty: generated once and kept in dataDir/operator-key.' },
+  dynamodbEndpoint: { type: 'url-or-mode', default: 'embedded', help: '"embedded" (dynalite in-process), "aws" (AWS DynamoDB, default credential chain), or an http(s) URL of a DynamoDB-API server.' },
+  dynamodbRegion: { type: 'string', default: 'us-east-1', help: 'AWS region of the DynamoDB tables.' },
+  dynamodbTablePrefix: { type: 'string', default: 'twinroot-', help: 'Prefix of every table name, so several installations can share an account.' },
+  embeddedDynamodbPort: { type: 'port', default: 0, help: 'Port of the embedded dynalite; 0 picks a free port.' },
+  mqttUrl: { type: 'url-or-mode', default: 'embedded', help: '"embedded" (aedes in-process) or mqtt:// / mqtts:// URL of an external broker (mosquitto, AWS IoT Core).' },
+  mqttUsername: { type: 'string', default: '', help: 'Username for an external broker (empty: none).' },
+  mqttPassword: { type: 'secret', default: '', help: 'Password for an external broker (empty: none).' },
+  mqttCaFile: { type: 'path', default: '', help: 'CA bundle for mqtts:// (AWS IoT Core: the Amazon root CA).' },
+  mqttCertFile: { type: 'path', default: '', help: 'Client certificate for mTLS to an external broker.' },
+  mqttKeyFile: { type: 'path', default: '', help: 'Client private key for mTLS to an external broker.' },
+  mqttHost: { type: 'string', default: '127.0.0.1', help: 'Address the embedded broker listens on.' },
+  mqttPort: { type: 'port', default: 1883, help: 'Port of the embedded broker; 0 picks a free port.' },
+  mqttPublicUrl: { type: 'string', default: '', help: 'Broker URL handed to appliances at registration; empty: mqtt://mqttHost:port.' },
+} as const satisfies Record<string, KeySpec>;
+
+export type ConfigKey = keyof typeof CONFIG_KEYS;
+export type Config = {
+  [K in ConfigKey]: (typeof CONFIG_KEYS)[K]['type'] extends 'port' ? number : string;
+};
+
+export function envName(key: string): string {
+  return 'TWINROOT_' + key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toUpperCase();
+}

@@ -1,0 +1,89 @@
+import { readFileSync } from 'node:fs';
+import { CONFIG_KEYS, envName, type Config, type ConfigKey, type KeySpec } from './keys.js';
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function parseValue(key: ConfigKey, spec: KeySpec, raw: unknown, source: string): string | number {
+  const where = `${source} (${key})`;
+  const shown = JSON.stringify(typeof raw === 'string' ? raw.slice(0, 80) : raw);
+  switch (spec.type) {
+    case 'port': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^[0-9]{1,5}$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new ConfigError(`${where}: expected a port number 0-65535, got ${shown}`);
+      return n;
+    }
+    case 'level':
+      if (typeof raw !== 'string' || !LEVELS.includes(raw)) throw new ConfigError(`${where}: expected one of ${LEVELS.join(', ')}, got ${shown}`);
+      return raw;
+    case 'url-or-mode': {
+      if (typeof raw !== 'string') throw new ConfigError(`${where}: expected a string, got ${shown}`);
+      const modes = key === 'dynamodbEndpoint' ? ['embedded', 'aws'] : ['embedded'];
+      const schemes = key === 'dynamodbEndpoint' ? ['http:', 'https:'] : ['mqtt:', 'mqtts:'];
+      if (modes.includes(raw)) return raw;
+      let url: URL | undefined;
+      try {
+        url = new URL(raw);
+      } catch {
+        url = undefined;
+      }
+      if (!url || !schemes.includes(url.protocol) || !url.hostname) {
+        throw new ConfigError(`${where}: expected ${modes.map((m) => `"${m}"`).join(' or ')} or a ${schemes.map((s) => s.slice(0, -1)).join('/')} URL, got ${shown}`);
+      }
+      return raw;
+    }
+    case 'string':
+    case 'path':
+    case 'secret':
+      if (typeof raw !== 'string') throw new ConfigError(`${where}: expected a string, got ${shown}`);
+      if (raw.length > 4096 || /[\0\r\n]/.test(raw)) throw new ConfigError(`${where}: value too long or has control characters`);
+      return raw;
+  }
+}
+
+/**
+ * Loads the configuration: defaults, then the JSON file (if given), then TWINROOT_* variables.
+ * Unknown keys and unknown TWINROOT_* variables are errors, so a typo never silently falls back
+ * to a default.
+ */
+export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}): Config {
+  const env = opts.env ?? process.env;
+  const keys = Object.keys(CONFIG_KEYS) as ConfigKey[];
+  const values: Record<string, string | number> = Object.fromEntries(keys.map((k) => [k, CONFIG_KEYS[k].default]));
+
+  const file = opts.file ?? env.TWINROOT_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`config file ${file}: expected a JSON object`);
+    for (const [k, v] of Object.entries(parsed)) {
+      if (!Object.hasOwn(CONFIG_KEYS, k)) throw new ConfigError(`config file ${file}: unknown key "${k}"`);
+      values[k] = parseValue(k as ConfigKey, CONFIG_KEYS[k as ConfigKey], v, `config file ${file}: ${k}`);
+    }
+  }
+
+  const byEnv = new Map(keys.map((k) => [envName(k), k]));
+  for (const [name, raw] of Object.entries(env)) {
+    if (!name.startsWith('TWINROOT_') || name === 'TWINROOT_CONFIG' || raw === undefined) continue;
+    const key = byEnv.get(name);
+    if (!key) {
+      // Variables of the other programs (agent, tests) share the prefix; only reject near-misses of ours.
+      if (ownPrefixes.some((p) => name.startsWith(p))) throw new ConfigError(`${name}: unknown variable (known: ${[...byEnv.keys()].join(', ')})`);
+      continue;
+    }
+    values[key] = parseValue(key, CONFIG_KEYS[key], raw, name);
+  }
+
+  const tls = [values.mqttCertFile, values.mqttKeyFile].filter((v) => v !== '').length;
+  if (tls === 1) throw new ConfigError('TWINROOT_MQTT_CERT_FILE (mqttCertFile) and TWINROOT_MQTT_KEY_FILE (mqttKeyFile) must be given together');
+  return values as Config;
+}
+
+const ownPrefixes = ['TWINROOT_HTTP_', 'TWINROOT_DYNAMODB_', 'TWINROOT_MQTT_', 'TWINROOT_EMBEDDED_'];

@@ -1,0 +1,34 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { ListTablesCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { TaskBroker } from '../broker/types.js';
+
+const Component = Type.Object({ status: Type.Union([Type.Literal('up'), Type.Literal('down')]) }, { additionalProperties: true });
+const HealthResponse = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('degraded')]),
+  store: Component,
+  broker: Component,
+});
+
+/** GET /healthz: 200 when the store answers and the broker is up, 503 otherwise (with which is down). */
+export function healthPlugin(deps: { dynamo: DynamoDBClient; storeEndpoint: string; broker: TaskBroker }): FastifyPluginAsync {
+  return async (app) => {
+    app.get(
+      '/healthz',
+      { schema: { tags: ['health'], summary: 'Liveness of the API, the store and the broker', response: { 200: HealthResponse, 503: HealthResponse } } },
+      async (_req, reply) => {
+        const started = performance.now();
+        let store: Record<string, unknown>;
+        try {
+          const out = await deps.dynamo.send(new ListTablesCommand({ Limit: 100 }), { abortSignal: AbortSignal.timeout(3000) });
+          store = { status: 'up', endpoint: deps.storeEndpoint, tables: out.TableNames?.length ?? 0, latencyMs: Math.round(performance.now() - started) };
+        } catch (err) {
+          store = { status: 'down', endpoint: deps.storeEndpoint, error: (err as Error).message.slice(0, 200) };
+        }
+        const broker = deps.broker.status();
+        const ok = store.status === 'up' && broker.status === 'up';
+        return reply.code(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', store, broker });
+      },
+    );
+  };
+}

@@ -1,0 +1,67 @@
+import { parseArgs } from 'node:util';
+
+// The pinned AWS SDK works on Node 20; its notice about future releases is not for operators.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+import { loadConfig, ConfigError } from './config/load.js';
+import { startBackend } from './server.js';
+
+const HELP = `usage: twinroot-backend [--config FILE]
+
+Starts the twinroot backend. Without configuration it embeds its DynamoDB-API store (dynalite)
+and MQTT broker (aedes) and keeps data under .twinroot/data. Every setting can also be given
+as a TWINROOT_* environment variable; see README.md "Configuration".`;
+
+async function main(): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({ options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: false });
+  } catch (err) {
+    console.error(`twinroot-backend: ${(err as Error).message}`);
+    return 2;
+  }
+  if (args.values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  let config;
+  try {
+    config = loadConfig({ file: args.values.config });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`twinroot-backend: configuration error: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+
+  const backend = await startBackend(config);
+  const lines = [
+    'twinroot backend is up',
+    `  HTTP API      ${backend.urls.http}   (health: ${backend.urls.http}/healthz)`,
+    `  MQTT broker   ${backend.urls.mqtt}   (${config.mqttUrl === 'embedded' ? 'embedded aedes' : 'external'})`,
+    `  DynamoDB      ${backend.urls.dynamodb}   (${config.dynamodbEndpoint === 'embedded' ? `embedded dynalite, data in ${config.dataDir}` : 'external'})`,
+    `  operator key  ${backend.operatorKey}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      backend.app.log.info({ signal }, 'stopping');
+      resolve();
+    };
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.once('SIGTERM', () => stop('SIGTERM'));
+  });
+  await backend.close();
+  process.stdout.write('twinroot backend stopped\n');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`twinroot-backend: ${err.message}`);
+    process.exit(1);
+  },
+);

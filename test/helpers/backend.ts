@@ -1,0 +1,28 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, startBackend, type Backend } from '@twinroot/backend';
+
+/** Starts the whole embedded stack on free ports with its data in a fresh temp directory. */
+export async function startTestBackend(overrides: Record<string, string> = {}, dataDir?: string): Promise<Backend & { dataDir: string; cleanup(): Promise<void> }> {
+  const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'twinroot-test-'));
+  const config = loadConfig({
+    env: {
+      TWINROOT_DATA_DIR: dir,
+      TWINROOT_HTTP_PORT: '0',
+      TWINROOT_MQTT_PORT: '0',
+      TWINROOT_EMBEDDED_DYNAMODB_PORT: '0',
+      TWINROOT_LOG_LEVEL: process.env.TWINROOT_LOG_LEVEL ?? 'silent',
+      ...overrides,
+    },
+  });
+  const backend = await startBackend(config);
+  return {
+    ...backend,
+    dataDir: dir,
+    async cleanup() {
+      await backend.close();
+      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,50 @@
+// A minimal aws-iot-device-sdk-v2 MQTT 3.1.1 client for tests, configured the way the agent is:
+// persistent session, QoS 1, no SDK metrics, message handler attached before connect().
+import { io, mqtt } from 'aws-iot-device-sdk-v2';
+
+export interface TestClient {
+  connection: mqtt.MqttClientConnection;
+  messages: { topic: string; payload: string }[];
+  waitForMessages(n: number, timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function connectTestClient(url: string, clientId: string, password: string): Promise<TestClient> {
+  const u = new URL(url);
+  const client = new mqtt.MqttClient(new io.ClientBootstrap());
+  const connection = client.new_connection({
+    client_id: clientId,
+    host_name: u.hostname,
+    port: Number(u.port),
+    clean_session: false,
+    keep_alive: 30,
+    username: clientId,
+    password,
+    disable_metrics: true,
+    socket_options: new io.SocketOptions(io.SocketType.STREAM, io.SocketDomain.IPV4, 5000),
+    reconnect_min_sec: 1,
+    reconnect_max_sec: 2,
+  });
+  const messages: { topic: string; payload: string }[] = [];
+  const waiters: (() => void)[] = [];
+  connection.on('message', (topic, payload) => {
+    messages.push({ topic, payload: Buffer.from(payload).toString('utf8') });
+    for (const w of waiters.splice(0)) w();
+  });
+  await connection.connect();
+  return {
+    connection,
+    messages,
+    async waitForMessages(n, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (messages.length < n) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} messages, got ${messages.length}`);
+        await new Promise<void>((r) => {
+          waiters.push(r);
+          setTimeout(r, 200);
+        });
+      }
+    },
+    close: () => connection.disconnect(),
+  };
+}

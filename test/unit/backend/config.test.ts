@@ -1,0 +1,66 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CONFIG_KEYS, ConfigError, envName, loadConfig } from '@twinroot/backend';
+
+const dir = mkdtempSync(join(tmpdir(), 'twinroot-config-'));
+function file(content: unknown): string {
+  const f = join(dir, `c${Math.random().toString(36).slice(2)}.json`);
+  writeFileSync(f, typeof content === 'string' ? content : JSON.stringify(content));
+  return f;
+}
+
+test('defaults: embedded store and broker', () => {
+  const c = loadConfig({ env: {} });
+  assert.equal(c.dynamodbEndpoint, 'embedded');
+  assert.equal(c.mqttUrl, 'embedded');
+  assert.equal(c.httpPort, 8080);
+  assert.equal(c.mqttPort, 1883);
+});
+
+test('env names are TWINROOT_ + SCREAMING_SNAKE of the key', () => {
+  assert.equal(envName('httpPort'), 'TWINROOT_HTTP_PORT');
+  assert.equal(envName('dynamodbTablePrefix'), 'TWINROOT_DYNAMODB_TABLE_PREFIX');
+  assert.equal(envName('mqttCaFile'), 'TWINROOT_MQTT_CA_FILE');
+});
+
+test('environment overrides the file, which overrides defaults', () => {
+  const f = file({ httpPort: 9000, dataDir: '/var/lib/twinroot', dynamodbEndpoint: 'aws', dynamodbRegion: 'eu-west-1' });
+  const c = loadConfig({ file: f, env: { TWINROOT_HTTP_PORT: '9100' } });
+  assert.equal(c.httpPort, 9100);
+  assert.equal(c.dataDir, '/var/lib/twinroot');
+  assert.equal(c.dynamodbEndpoint, 'aws');
+  assert.equal(c.dynamodbRegion, 'eu-west-1');
+  assert.equal(loadConfig({ env: { TWINROOT_CONFIG: f } }).httpPort, 9000, 'TWINROOT_CONFIG names the file');
+});
+
+const bad: [string, () => unknown, RegExp][] = [
+  ['a port that is not a number', () => loadConfig({ env: { TWINROOT_HTTP_PORT: 'eighty' } }), /TWINROOT_HTTP_PORT \(httpPort\): expected a port/],
+  ['a port out of range', () => loadConfig({ env: { TWINROOT_MQTT_PORT: '70000' } }), /TWINROOT_MQTT_PORT/],
+  ['an unknown log level', () => loadConfig({ env: { TWINROOT_LOG_LEVEL: 'loud' } }), /TWINROOT_LOG_LEVEL/],
+  ['a DynamoDB endpoint that is not a URL', () => loadConfig({ env: { TWINROOT_DYNAMODB_ENDPOINT: 'dynamo.local' } }), /TWINROOT_DYNAMODB_ENDPOINT.*"embedded" or "aws"/],
+  ['an MQTT URL with the wrong scheme', () => loadConfig({ env: { TWINROOT_MQTT_URL: 'http://broker:1883' } }), /TWINROOT_MQTT_URL/],
+  ['a misspelt variable of ours', () => loadConfig({ env: { TWINROOT_HTTP_PROT: '1' } }), /TWINROOT_HTTP_PROT: unknown variable/],
+  ['an unknown key in the file', () => loadConfig({ file: file({ httpPortt: 1 }), env: {} }), /unknown key "httpPortt"/],
+  ['a wrong type in the file', () => loadConfig({ file: file({ httpHost: 5 }), env: {} }), /httpHost.*expected a string/],
+  ['a file that is not JSON', () => loadConfig({ file: file('{port: 1'), env: {} }), /config file .*JSON/],
+  ['a file that is an array', () => loadConfig({ file: file([1]), env: {} }), /expected a JSON object/],
+  ['a missing file', () => loadConfig({ file: join(dir, 'nope.json'), env: {} }), /ENOENT/],
+  ['a cert without a key', () => loadConfig({ env: { TWINROOT_MQTT_CERT_FILE: '/etc/c.pem' } }), /must be given together/],
+  ['a value with a newline', () => loadConfig({ env: { TWINROOT_HTTP_HOST: 'a\nb' } }), /control characters/],
+];
+for (const [why, fn, re] of bad) {
+  test(`refuses ${why} with an error naming the key`, () => {
+    assert.throws(fn, (err: unknown) => err instanceof ConfigError && re.test(err.message));
+  });
+}
+
+test('other programs\' TWINROOT_ variables are left alone', () => {
+  assert.doesNotThrow(() => loadConfig({ env: { TWINROOT_AGENT_STATE_DIR: '/x' } }));
+});
+
+test('every key has help text for the README table', () => {
+  for (const [k, spec] of Object.entries(CONFIG_KEYS)) assert.ok(spec.help.length > 10, k);
+});
