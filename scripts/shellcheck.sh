@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v shellcheck >/dev/null || { echo "shellcheck: not installed (apt-get install shellcheck)" >&2; exit 1; }
-mapfile -t files < <(find grub-scripts image-build scripts test/vm packer .ci -type f \( -name '*.sh' -o -path '*/bin/*' -o -name run \) 2>/dev/null | while read -r f; do head -c 64 "$f" | grep -qE '^#!.*(ba)?sh' && echo "$f"; done | sort)
+mapfile -t files < <(find grub-scripts image-build agent/hooks scripts test/vm packer .ci -type f \( -name '*.sh' -o -path '*/bin/*' -o -name run \) 2>/dev/null | while read -r f; do head -c 64 "$f" | grep -qE '^#!.*(ba)?sh' && echo "$f"; done | sort)
 if [ "${#files[@]}" -eq 0 ]; then echo "shellcheck: no scripts"; exit 0; fi
 shellcheck -x "${files[@]}"
 echo "shellcheck: ${#files[@]} scripts clean"

@@ -1,0 +1,144 @@
+import { mkdirSync } from 'node:fs';
+import { taskTopic } from '@twinroot/protocol';
+import type { Logger } from 'pino';
+import type { AgentConfig } from './config.js';
+import { BackendClient } from './backend/client.js';
+import { Outbox } from './outbox/outbox.js';
+import { nextDelayMs } from './outbox/backoff.js';
+import { SeenTasks } from './dispatch/seen-tasks.js';
+import { Inbox } from './dispatch/inbox.js';
+import { Dispatcher, type Handlers } from './dispatch/dispatcher.js';
+import { MqttTransport } from './mqtt/transport.js';
+import { readIdentity, type Identity } from './state/identity.js';
+import { slotStatusSource, type SlotStatusSource } from './slots/status.js';
+import { ServiceRegistry, installServiceHandler, uninstallServiceHandler } from './tasks/services.js';
+import { heartbeatHandler } from './tasks/heartbeat.js';
+import { collectLogsHandler } from './tasks/collect-logs.js';
+import { rebootHandler } from './tasks/reboot.js';
+import { scheduleTokenRefresh } from './token.js';
+import { writeRuntimeState } from './runtime-state.js';
+
+export interface RunningAgent {
+  identity(): Identity;
+  dispatcher: Dispatcher;
+  outbox: Outbox;
+  transport(): MqttTransport | null;
+  /** Resolves once the first MQTT connection is up and subscribed. */
+  connected: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The daemon: outbox delivery, unfinished tasks resumed, MQTT connected and subscribed, token
+ * refresh scheduled. Extra handlers (upgrade, rollback) plug in through `handlers`.
+ */
+export async function startAgent(config: AgentConfig, log: Logger, extra: { handlers?: Handlers; slots?: SlotStatusSource } = {}): Promise<RunningAgent> {
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  let identity = readIdentity(config.stateDir);
+  if (!identity) throw new Error(`not registered (no ${config.stateDir}/identity.json): run \`twinroot register --token TOKEN --backend URL\` first`);
+  const slots = extra.slots ?? slotStatusSource(config.slots);
+  const backend = new BackendClient(identity.backendUrl, () => identity!.applianceToken);
+  const outbox = new Outbox(config.stateDir, (e) => backend.postResult(e), log, { baseMs: config.outboxBackoffBaseMs, maxMs: config.outboxBackoffMaxMs });
+  const seen = new SeenTasks({ stateDir: config.stateDir, ttlMs: config.dedupeTtlHours * 3600_000, max: config.dedupeMaxEntries });
+  const inbox = new Inbox(config.stateDir);
+  const registry = new ServiceRegistry(config.stateDir);
+  const applianceId = () => identity!.applianceId;
+
+  let transport: MqttTransport | null = null;
+  const startedAt = new Date().toISOString();
+  let stateTimer: NodeJS.Timeout | null = null;
+  const saveRuntime = () => {
+    if (stateTimer) return;
+    stateTimer = setTimeout(() => {
+      stateTimer = null;
+      try {
+        writeRuntimeState(config.stateDir, {
+          pid: process.pid,
+          startedAt,
+          updatedAt: new Date().toISOString(),
+          mqtt: transport?.state ?? 'closed',
+          currentTasks: [...dispatcher.current.entries()].map(([taskId, t]) => ({ taskId, ...t })),
+          outboxPending: outbox.pending().length,
+        });
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not write runtime state');
+      }
+    }, 200);
+  };
+
+  const handlers: Handlers = {
+    heartbeat: heartbeatHandler({ slots, servicesCommand: config.servicesStatusCommand, registry, backend, applianceId }),
+    collectLogs: collectLogsHandler({ agentLog: config.logFile, slots }),
+    installService: installServiceHandler({ installer: config.serviceInstaller, registry }),
+    uninstallService: uninstallServiceHandler({ installer: config.serviceInstaller, registry }),
+    reboot: rebootHandler({ command: config.rebootCommand, outbox, inbox }),
+    ...extra.handlers,
+  };
+  const dispatcher = new Dispatcher({ topic: taskTopic(identity.applianceId), seen, inbox, outbox, handlers, log, progressIntervalMs: config.progressIntervalMs, onChange: saveRuntime });
+
+  outbox.start();
+  const resumed = dispatcher.resumeInbox();
+  if (resumed > 0) log.info({ resumed }, 'resumed unfinished tasks');
+
+  let stopped = false;
+  const makeTransport = () =>
+    new MqttTransport({
+      url: identity!.mqtt.url,
+      applianceId: identity!.applianceId,
+      token: identity!.applianceToken,
+      ...(config.mqttTls ? { tls: config.mqttTls } : {}),
+      onMessage: (topic, payload) => dispatcher.handleMessage(topic, payload),
+      onState: saveRuntime,
+      log,
+    });
+
+  // The first connection is retried with backoff until it succeeds; after that the CRT reconnects.
+  const connected = (async () => {
+    for (let attempt = 0; !stopped; attempt++) {
+      transport = makeTransport();
+      try {
+        await transport.start();
+        return;
+      } catch (err) {
+        await transport.stop();
+        const delay = nextDelayMs(attempt, 1000, 60_000);
+        log.warn({ err: (err as Error).message, retryInMs: delay }, 'mqtt: could not connect; retrying');
+        await new Promise((r) => setTimeout(r, delay));
+      }
+    }
+  })();
+
+  const refresher = scheduleTokenRefresh({
+    stateDir: config.stateDir,
+    backend,
+    log,
+    onRefreshed: (next) => {
+      identity = next;
+      // The broker checks the token at connect time: reconnect with the new one.
+      const old = transport;
+      transport = makeTransport();
+      void old?.stop().then(() => transport?.start()).catch((err: Error) => log.warn({ err: err.message }, 'mqtt: reconnect after token refresh failed'));
+    },
+  });
+
+  return {
+    identity: () => identity!,
+    dispatcher,
+    outbox,
+    transport: () => transport,
+    connected,
+    async stop() {
+      stopped = true;
+      refresher.stop();
+      // Stop taking new tasks first, then let running ones finish or park, then flush results.
+      await transport?.stop();
+      await dispatcher.stop(config.stopGraceMs);
+      await outbox.drained(Math.min(5000, config.stopGraceMs));
+      await outbox.stop();
+      if (stateTimer) clearTimeout(stateTimer);
+      stateTimer = null;
+      identity = readIdentity(config.stateDir) ?? identity;
+      log.info({}, 'agent stopped');
+    },
+  };
+}

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// The appliance CLI. Every error is one line on stderr with a non-zero exit.
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { loadAgentConfig, parseAgentConfig, type AgentConfig } from '../config.js';
+import { readIdentity } from '../state/identity.js';
+import { readRuntimeState } from '../runtime-state.js';
+import { slotStatusSource } from '../slots/status.js';
+import { register } from '../register.js';
+import { buildDiagnosticBundle } from '../tasks/diagnostics.js';
+
+const USAGE = `usage: twinroot [--config FILE] <command>
+  register --token TOKEN --backend URL   register this appliance with the backend
+  status [--json]                        identity, connection, slots, current task
+  diagnose --out FILE                    write a diagnostic bundle (tar.gz)`;
+
+class UsageError extends Error {}
+
+function config(file: string | undefined): AgentConfig {
+  const f = file ?? '/etc/twinroot/agent.json';
+  if (!file && !existsSync(f)) return parseAgentConfig({}, 'defaults');
+  return loadAgentConfig(f);
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      token: { type: 'string' },
+      backend: { type: 'string' },
+      json: { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    allowPositionals: true,
+  });
+  const [command, ...rest] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return values.help ? 0 : 2;
+  }
+  if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0]}`);
+  const cfg = config(values.config);
+
+  switch (command) {
+    case 'register': {
+      if (!values.token) throw new UsageError('register needs --token TOKEN');
+      if (!values.backend || !/^https?:\/\/[^\s]+$/.test(values.backend)) throw new UsageError('register needs --backend http(s)://HOST[:PORT]');
+      const id = await register({ backendUrl: values.backend, registerToken: values.token, stateDir: cfg.stateDir, slots: slotStatusSource(cfg.slots) });
+      console.log(`registered as ${id.applianceId}; token expires ${id.tokenExpiresAt}; MQTT ${id.mqtt.url}`);
+      return 0;
+    }
+    case 'status': {
+      const identity = readIdentity(cfg.stateDir);
+      const runtime = readRuntimeState(cfg.stateDir);
+      let slots: unknown;
+      try {
+        slots = await slotStatusSource(cfg.slots).status();
+      } catch (err) {
+        slots = { error: (err as Error).message };
+      }
+      const status = {
+        registered: identity !== null,
+        applianceId: identity?.applianceId ?? null,
+        backendUrl: identity?.backendUrl ?? null,
+        tokenExpiresAt: identity?.tokenExpiresAt ?? null,
+        connection: runtime?.mqtt ?? 'not running',
+        currentTasks: runtime?.currentTasks ?? [],
+        outboxPending: runtime?.outboxPending ?? 0,
+        slots,
+      };
+      if (values.json) console.log(JSON.stringify(status, null, 2));
+      else {
+        const s = slots as { bootedSlot?: string; committedSlot?: string; trial?: boolean; slots?: Record<string, { version: string | null }>; error?: string };
+        console.log(`appliance   ${status.applianceId ?? '(not registered)'}`);
+        console.log(`backend     ${status.backendUrl ?? '-'}   token expires ${status.tokenExpiresAt ?? '-'}`);
+        console.log(`connection  ${status.connection}`);
+        if (s.error) console.log(`slots       unavailable: ${s.error}`);
+        else console.log(`slots       booted ${s.bootedSlot}, committed ${s.committedSlot}${s.trial ? ' (trial boot)' : ''}; A=${s.slots?.A?.version ?? '-'} B=${s.slots?.B?.version ?? '-'}`);
+        console.log(`tasks       ${status.currentTasks.length === 0 ? 'none running' : status.currentTasks.map((t) => `${t.taskType} ${t.taskId}`).join(', ')}; ${status.outboxPending} result(s) waiting to be sent`);
+      }
+      return 0;
+    }
+    case 'diagnose': {
+      if (!values.out) throw new UsageError('diagnose needs --out FILE');
+      const files = await buildDiagnosticBundle({ out: values.out, agentLog: cfg.logFile, slots: slotStatusSource(cfg.slots) });
+      console.log(`wrote ${values.out} (${files.join(', ')})`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command: ${command}`);
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`twinroot: ${err.message.split('\n')[0]}`);
+    process.exit(err instanceof UsageError || (err as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ? 2 : 1);
+  },
+);

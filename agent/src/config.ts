@@ -1,0 +1,82 @@
+import { readFileSync } from 'node:fs';
+import { Type, type Static } from '@sinclair/typebox';
+import { compile } from '@twinroot/protocol';
+
+const Argv = Type.Array(Type.String({ minLength: 1, maxLength: 4096 }), { minItems: 1, maxItems: 64 });
+
+/** The agent's configuration file (JSON). Every key has a default, so `{}` is a valid file. */
+export const AgentConfig = Type.Object(
+  {
+    stateDir: Type.String({ default: '/var/lib/twinroot', minLength: 1 }),
+    logFile: Type.String({ default: '/var/log/twinroot/agent.log', minLength: 1 }),
+    logLevel: Type.Union(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)), { default: 'info' }),
+    slots: Type.Union(
+      [
+        Type.Object(
+          { driver: Type.Literal('dir'), root: Type.String({ minLength: 1 }) },
+          { additionalProperties: false },
+        ),
+        Type.Object(
+          { driver: Type.Literal('lvm-grub'), command: Argv },
+          { additionalProperties: false },
+        ),
+      ],
+      { default: { driver: 'lvm-grub', command: ['/usr/lib/twinroot/twinroot-slot'] } },
+    ),
+    /** Prints the services' status as JSON [{name,status}]; absent: the services this agent installed. */
+    servicesStatusCommand: Type.Optional(Argv),
+    /** Called as: <argv> install <serviceCode> <version> <bundle.tar.gz> | uninstall <serviceCode>. */
+    serviceInstaller: Type.Array(Type.String({ minLength: 1 }), { default: ['/usr/lib/twinroot/service-installer'], minItems: 1 }),
+    rebootCommand: Type.Array(Type.String({ minLength: 1 }), { default: ['systemctl', 'reboot'], minItems: 1 }),
+    /** mTLS files for AWS IoT Core (mqtts://); unused for plain brokers. */
+    mqttTls: Type.Optional(
+      Type.Object(
+        { caFile: Type.Optional(Type.String()), certFile: Type.Optional(Type.String()), keyFile: Type.Optional(Type.String()) },
+        { additionalProperties: false },
+      ),
+    ),
+    dedupeTtlHours: Type.Integer({ default: 24 * 14, minimum: 1, maximum: 24 * 365 }),
+    dedupeMaxEntries: Type.Integer({ default: 10_000, minimum: 100, maximum: 1_000_000 }),
+    progressIntervalMs: Type.Integer({ default: 2000, minimum: 100 }),
+    /** How long SIGTERM waits for running tasks to finish or park. */
+    stopGraceMs: Type.Integer({ default: 20_000, minimum: 0 }),
+    outboxBackoffBaseMs: Type.Integer({ default: 1000, minimum: 10 }),
+    outboxBackoffMaxMs: Type.Integer({ default: 300_000, minimum: 100 }),
+  },
+  { additionalProperties: false },
+);
+export type AgentConfig = Static<typeof AgentConfig>;
+
+const validate = compile(AgentConfig);
+
+function withDefaults(raw: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...raw };
+  for (const [k, s] of Object.entries(AgentConfig.properties)) {
+    const d = (s as { default?: unknown }).default;
+    if (out[k] === undefined && d !== undefined) out[k] = structuredClone(d);
+  }
+  return out;
+}
+
+export function parseAgentConfig(raw: unknown, source = 'config'): AgentConfig {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error(`${source}: expected a JSON object`);
+  const v = validate(withDefaults(raw as Record<string, unknown>));
+  if (!v.ok) throw new Error(`${source}: ${v.error}`);
+  return v.value;
+}
+
+export function loadAgentConfig(file: string): AgentConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Error(`cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`config ${file} is not JSON: ${(err as Error).message}`);
+  }
+  return parseAgentConfig(raw, `config ${file}`);
+}

@@ -1,0 +1,16 @@
+export { startAgent, type RunningAgent } from './agent.js';
+export { parseAgentConfig, loadAgentConfig, type AgentConfig } from './config.js';
+export { Dispatcher, TaskFailure, type Handlers, type TaskHandler, type TaskContext } from './dispatch/dispatcher.js';
+export { QUEUE_OF, SerialQueue } from './dispatch/queues.js';
+export { SeenTasks } from './dispatch/seen-tasks.js';
+export { Inbox } from './dispatch/inbox.js';
+export { Outbox, type OutboxEntry } from './outbox/outbox.js';
+export { nextDelayMs } from './outbox/backoff.js';
+export { BackendClient } from './backend/client.js';
+export { register } from './register.js';
+export { needsRefresh, refreshTokenIfDue } from './token.js';
+export { readIdentity, writeIdentity, type Identity } from './state/identity.js';
+export { writeFileAtomic } from './state/atomic-file.js';
+export { dirSlotStatus, type SlotStatus, type SlotStatusSource } from './slots/status.js';
+export { buildDiagnosticBundle } from './tasks/diagnostics.js';
+export { createLogger } from './logger.js';
