@@ -23,6 +23,9 @@ export class DeviceApi {
   app: FastifyInstance | null = null;
   port = 0;
   readonly received: Received = { results: [], heartbeats: [], registrations: [] };
+  /** Bodies PUT to /upload/:name (a stand-in for a pre-signed S3 URL) and files served at /files/:name. */
+  readonly uploads = new Map<string, Buffer>();
+  readonly files = new Map<string, Buffer>();
   private readonly tokens = new Map<string, string>(); // token -> applianceId
 
   constructor(private readonly backend: Backend) {}
@@ -75,6 +78,15 @@ export class DeviceApi {
       if (!v.ok) return reply.code(400).send({ error: v.error });
       this.received.heartbeats.push({ applianceId: who, heartbeat: v.value });
       return { ok: true };
+    });
+    app.addContentTypeParser('application/gzip', { parseAs: 'buffer', bodyLimit: 256 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+    app.put('/upload/:name', async (req) => {
+      this.uploads.set((req.params as { name: string }).name, req.body as Buffer);
+      return { ok: true };
+    });
+    app.get('/files/:name', async (req, reply) => {
+      const f = this.files.get((req.params as { name: string }).name);
+      return f ? reply.type('application/octet-stream').send(f) : reply.code(404).send({ error: 'not found' });
     });
     await app.listen({ host: '127.0.0.1', port: this.port });
     this.port = (app.server.address() as AddressInfo).port;

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestBackend } from '../../helpers/backend.js';
 import { DeviceApi, waitFor } from '../../helpers/device-api.js';
-import { startTestAgent, task, type TestAgent } from '../../helpers/agent.js';
+import { startTestAgent, task } from '../../helpers/agent.js';
 
 let backend: Awaited<ReturnType<typeof startTestBackend>>;
 let api: DeviceApi;

@@ -1,0 +1,177 @@
+// The appliance CLI and daemon as processes, and the collectLogs / installService tasks end to end.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startTestBackend } from '../../helpers/backend.js';
+import { DeviceApi, TEST_REGISTER_TOKEN, waitFor } from '../../helpers/device-api.js';
+import { makeDirSlots, startTestAgent, task } from '../../helpers/agent.js';
+
+let backend: Awaited<ReturnType<typeof startTestBackend>>;
+let api: DeviceApi;
+before(async () => {
+  backend = await startTestBackend();
+  api = new DeviceApi(backend);
+  await api.start();
+});
+after(async () => {
+  await api.stop();
+  await backend.cleanup();
+});
+
+const CLI = ['--conditions=twinroot-source', '--import', 'tsx'];
+// Async: the device API under test is served by this same process, so it must not be blocked.
+function twinroot(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [...CLI, 'agent/src/cli/twinroot.ts', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const t = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('exit', (code) => {
+      clearTimeout(t);
+      resolve({ code, out, err });
+    });
+  });
+}
+
+function applianceConfig(): { file: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'twinroot-cli-'));
+  makeDirSlots(join(dir, 'slots'), '1.4.2');
+  const file = join(dir, 'agent.json');
+  writeFileSync(file, JSON.stringify({ stateDir: join(dir, 'state'), logFile: join(dir, 'agent.log'), slots: { driver: 'dir', root: join(dir, 'slots') }, stopGraceMs: 3000 }));
+  return { file, dir };
+}
+
+test('twinroot register stores the identity (0600) and sends the appliance facts', async () => {
+  const { file, dir } = applianceConfig();
+  const r = await twinroot(['--config', file, 'register', '--token', TEST_REGISTER_TOKEN, '--backend', api.url]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^registered as [0-9a-f-]{36}; token expires .*; MQTT mqtt:\/\/127\.0\.0\.1:\d+\n$/);
+  const idFile = join(dir, 'state/identity.json');
+  assert.equal(statSync(idFile).mode & 0o777, 0o600);
+  const id = JSON.parse(readFileSync(idFile, 'utf8')) as { applianceId: string; backendUrl: string };
+  assert.equal(id.backendUrl, api.url);
+  const reg = api.received.registrations.at(-1)!;
+  assert.equal(reg.version, '1.4.2');
+  assert.equal(reg.slot, 'A');
+  assert.ok(reg.memoryMb > 0 && reg.cpu.length > 0 && reg.hostname.length > 0 && reg.ip.length > 0);
+
+  const s = await twinroot(['--config', file, 'status', '--json']);
+  assert.equal(s.code, 0, s.err);
+  const status = JSON.parse(s.out) as { registered: boolean; applianceId: string; connection: string; slots: { bootedSlot: string } };
+  assert.equal(status.registered, true);
+  assert.equal(status.applianceId, id.applianceId);
+  assert.equal(status.connection, 'not running');
+  assert.equal(status.slots.bootedSlot, 'A');
+  const human = await twinroot(['--config', file, 'status']);
+  assert.match(human.out, /slots\s+booted A, committed A; A=1\.4\.2 B=-/);
+});
+
+test('CLI errors are one line with a non-zero exit', async () => {
+  const { file } = applianceConfig();
+  const cases: [string[], number, RegExp][] = [
+    [['--config', file, 'register', '--token', 'wrong-token-wrong-token', '--backend', api.url], 1, /^twinroot: registration failed: HTTP 401/],
+    [['--config', file, 'register', '--backend', api.url], 2, /^twinroot: register needs --token/],
+    [['--config', file, 'register', '--token', 'x'.repeat(20), '--backend', 'ftp://x'], 2, /--backend http/],
+    [['--config', file, 'frobnicate'], 2, /^twinroot: unknown command: frobnicate/],
+    [['--config', join(tmpdir(), 'missing.json'), 'status'], 1, /cannot read config .*ENOENT/],
+    [['--config', file, 'diagnose'], 2, /diagnose needs --out/],
+  ];
+  for (const [args, code, re] of cases) {
+    const r = await twinroot(args);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.err}`);
+    assert.match(r.err, re);
+    assert.equal(r.err.trim().split('\n').length, 1, `one line: ${r.err}`);
+  }
+});
+
+test('twinroot diagnose writes a tar.gz with logs, network, disk, LVM and slot status', async () => {
+  const { file, dir } = applianceConfig();
+  writeFileSync(join(dir, 'agent.log'), '{"msg":"hello from the agent"}\n');
+  const out = join(dir, 'diag.tar.gz');
+  const r = await twinroot(['--config', file, 'diagnose', '--out', out]);
+  assert.equal(r.code, 0, r.err);
+  const list = spawnSync('tar', ['-tzf', out], { encoding: 'utf8' }).stdout.split('\n');
+  for (const f of ['journal.txt', 'ip-addr.txt', 'ip-route.txt', 'df.txt', 'lvs.txt', 'agent.log', 'slot-status.json']) assert.ok(list.includes(`twinroot-diagnostics/${f}`), f);
+  const slot = spawnSync('tar', ['-xzOf', out, 'twinroot-diagnostics/slot-status.json'], { encoding: 'utf8' }).stdout;
+  assert.equal((JSON.parse(slot) as { bootedSlot: string }).bootedSlot, 'A');
+});
+
+test('twinroot-agent run: connects, runs a task, exits 0 on SIGTERM', async () => {
+  const { file } = applianceConfig();
+  assert.equal((await twinroot(['--config', file, 'register', '--token', TEST_REGISTER_TOKEN, '--backend', api.url])).code, 0);
+  const cfg = JSON.parse(readFileSync(file, 'utf8')) as { stateDir: string };
+  const id = JSON.parse(readFileSync(join(cfg.stateDir, 'identity.json'), 'utf8')) as { applianceId: string; mqtt: { topic: string } };
+  const child = spawn(process.execPath, [...CLI, 'agent/src/cli/twinroot-agent.ts', 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  try {
+    await waitFor('connected', () => out.includes('mqtt: connected and subscribed'), 30_000);
+    await backend.broker.publish(id.mqtt.topic, task('proc-hb-1', 'heartbeat'));
+    await waitFor('heartbeat', () => api.received.heartbeats.some((h) => h.heartbeat.taskId === 'proc-hb-1'), 15_000);
+    const s = await twinroot(['--config', file, 'status', '--json']);
+    assert.equal((JSON.parse(s.out) as { connection: string }).connection, 'connected');
+  } finally {
+    child.kill('SIGTERM');
+  }
+  assert.equal(await exited, 0, out.slice(-2000));
+  assert.match(out, /agent stopped/);
+});
+
+test('collectLogs: the bundle is PUT to the upload URL', async () => {
+  const a = await startTestAgent(api, backend.urls.mqtt);
+  try {
+    await backend.broker.publish(a.topic, task('logs-1', 'collectLogs', { uploadUrl: `${api.url}/upload/logs-1.tar.gz` }));
+    await waitFor('succeeded', () => api.resultsFor('logs-1').some((r) => r.result.status === 'succeeded'), 30_000);
+    const body = api.uploads.get('logs-1.tar.gz');
+    assert.ok(body && body.length > 100);
+    assert.equal(body[0], 0x1f, 'gzip magic');
+    assert.equal(body[1], 0x8b);
+  } finally {
+    await a.stop();
+  }
+});
+
+test('installService: downloads and verifies the bundle, runs the installer with an argument array; a bad hash never reaches it', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'twinroot-svc-'));
+  const calls = join(dir, 'calls.txt');
+  const installer = join(dir, 'installer.sh');
+  writeFileSync(installer, `#!/bin/sh\nfor a in "$@"; do printf '%s|' "$a" >> '${calls}'; done\necho >> '${calls}'\n`);
+  chmodSync(installer, 0o755);
+  const bundle = Buffer.from('pretend this is a tar.gz of images and manifests');
+  api.files.set('billing.tgz', bundle);
+  const sha = createHash('sha256').update(bundle).digest('hex');
+  const a = await startTestAgent(api, backend.urls.mqtt, { config: { serviceInstaller: [installer] } });
+  try {
+    await backend.broker.publish(a.topic, task('svc-ok', 'installService', { serviceCode: 'billing', version: '3.2.1', bundleUrl: `${api.url}/files/billing.tgz`, sha256: sha }));
+    await waitFor('installed', () => api.resultsFor('svc-ok').some((r) => r.result.status === 'succeeded'), 15_000);
+    const line = readFileSync(calls, 'utf8').trim().split('\n')[0]!.split('|');
+    assert.deepEqual(line.slice(0, 3), ['install', 'billing', '3.2.1']);
+    assert.match(line[3]!, /bundles\/billing-3\.2\.1\.tar\.gz$/);
+    assert.equal(existsSync(line[3]!), false, 'the bundle is removed after install');
+
+    await backend.broker.publish(a.topic, task('svc-bad', 'installService', { serviceCode: 'reports', version: '1.0.0', bundleUrl: `${api.url}/files/billing.tgz`, sha256: 'b'.repeat(64) }));
+    await waitFor('failed', () => api.resultsFor('svc-bad').some((r) => r.result.status === 'failed'), 15_000);
+    const f = api.resultsFor('svc-bad').find((r) => r.result.status === 'failed')!.result;
+    assert.equal(f.status === 'failed' && f.error.code, 'checksum_mismatch');
+    assert.equal(readFileSync(calls, 'utf8').trim().split('\n').length, 1, 'installer not called for the bad bundle');
+
+    await backend.broker.publish(a.topic, task('svc-hb', 'heartbeat'));
+    await waitFor('heartbeat', () => api.received.heartbeats.some((h) => h.heartbeat.taskId === 'svc-hb'));
+    const hb = api.received.heartbeats.find((h) => h.heartbeat.taskId === 'svc-hb')!.heartbeat;
+    assert.deepEqual(hb.services, [{ name: 'billing', status: 'running' }, { name: 'reports', status: 'failed' }]);
+
+    await backend.broker.publish(a.topic, task('svc-rm', 'uninstallService', { serviceCode: 'billing' }));
+    await waitFor('uninstalled', () => api.resultsFor('svc-rm').some((r) => r.result.status === 'succeeded'));
+    assert.deepEqual(readFileSync(calls, 'utf8').trim().split('\n')[1]!.split('|').slice(0, 2), ['uninstall', 'billing']);
+  } finally {
+    await a.stop();
+  }
+});
