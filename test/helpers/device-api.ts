@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { compile, Heartbeat, RegisterRequest, TaskResult, taskTopic, type TaskResult as TR } from '@twinroot/protocol';
 import { hashApplianceToken, newApplianceToken, type Backend } from '@twinroot/backend';
+import { startTestBackend } from './backend.js';
 
 export interface Received {
   results: { applianceId: string; taskId: string; result: TR }[];
@@ -27,6 +28,7 @@ export class DeviceApi {
   readonly uploads = new Map<string, Buffer>();
   readonly files = new Map<string, Buffer>();
   private readonly tokens = new Map<string, string>(); // token -> applianceId
+  refreshes = 0;
 
   constructor(private readonly backend: Backend) {}
 
@@ -71,6 +73,15 @@ export class DeviceApi {
       this.received.results.push({ applianceId: who, taskId: (req.params as { taskId: string }).taskId, result: v.value });
       return { ok: true };
     });
+    app.post('/v1/appliances/:id/token', async (req, reply) => {
+      const who = this.who(req.headers.authorization);
+      if (!who || who !== (req.params as { id: string }).id) return reply.code(403).send({ error: 'forbidden' });
+      const applianceToken = newApplianceToken();
+      this.tokens.set(applianceToken, who);
+      await this.backend.store.doc.send(new PutCommand({ TableName: this.backend.tables.appliances, Item: { applianceId: who, tokenHash: hashApplianceToken(applianceToken) } }));
+      this.refreshes += 1;
+      return { applianceToken, tokenExpiresAt: new Date(Date.now() + 60 * 86400_000).toISOString() };
+    });
     app.post('/v1/appliances/:id/heartbeat', async (req, reply) => {
       const who = this.who(req.headers.authorization);
       if (!who || who !== (req.params as { id: string }).id) return reply.code(403).send({ error: 'forbidden' });
@@ -110,4 +121,22 @@ export async function waitFor(what: string, cond: () => boolean, timeoutMs = 15_
     if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * Starts the embedded stack and a device-API test server once for a test file and stops them
+ * after it. Returns a live view: read `.backend` / `.api` inside tests.
+ */
+export function useDeviceStack(hooks: { before: (fn: () => Promise<void>) => void; after: (fn: () => Promise<void>) => void }) {
+  const stack = {} as { backend: Awaited<ReturnType<typeof startTestBackend>>; api: DeviceApi };
+  hooks.before(async () => {
+    stack.backend = await startTestBackend();
+    stack.api = new DeviceApi(stack.backend);
+    await stack.api.start();
+  });
+  hooks.after(async () => {
+    await stack.api.stop();
+    await stack.backend.cleanup();
+  });
+  return stack;
 }

@@ -6,21 +6,10 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startTestBackend } from '../../helpers/backend.js';
-import { DeviceApi, TEST_REGISTER_TOKEN, waitFor } from '../../helpers/device-api.js';
+import { TEST_REGISTER_TOKEN, useDeviceStack, waitFor } from '../../helpers/device-api.js';
 import { makeDirSlots, startTestAgent, task } from '../../helpers/agent.js';
 
-let backend: Awaited<ReturnType<typeof startTestBackend>>;
-let api: DeviceApi;
-before(async () => {
-  backend = await startTestBackend();
-  api = new DeviceApi(backend);
-  await api.start();
-});
-after(async () => {
-  await api.stop();
-  await backend.cleanup();
-});
+const stack = useDeviceStack({ before, after });
 
 const CLI = ['--conditions=twinroot-source', '--import', 'tsx'];
 // Async: the device API under test is served by this same process, so it must not be blocked.
@@ -49,14 +38,14 @@ function applianceConfig(): { file: string; dir: string } {
 
 test('twinroot register stores the identity (0600) and sends the appliance facts', async () => {
   const { file, dir } = applianceConfig();
-  const r = await twinroot(['--config', file, 'register', '--token', TEST_REGISTER_TOKEN, '--backend', api.url]);
+  const r = await twinroot(['--config', file, 'register', '--token', TEST_REGISTER_TOKEN, '--backend', stack.api.url]);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^registered as [0-9a-f-]{36}; token expires .*; MQTT mqtt:\/\/127\.0\.0\.1:\d+\n$/);
   const idFile = join(dir, 'state/identity.json');
   assert.equal(statSync(idFile).mode & 0o777, 0o600);
   const id = JSON.parse(readFileSync(idFile, 'utf8')) as { applianceId: string; backendUrl: string };
-  assert.equal(id.backendUrl, api.url);
-  const reg = api.received.registrations.at(-1)!;
+  assert.equal(id.backendUrl, stack.api.url);
+  const reg = stack.api.received.registrations.at(-1)!;
   assert.equal(reg.version, '1.4.2');
   assert.equal(reg.slot, 'A');
   assert.ok(reg.memoryMb > 0 && reg.cpu.length > 0 && reg.hostname.length > 0 && reg.ip.length > 0);
@@ -75,8 +64,8 @@ test('twinroot register stores the identity (0600) and sends the appliance facts
 test('CLI errors are one line with a non-zero exit', async () => {
   const { file } = applianceConfig();
   const cases: [string[], number, RegExp][] = [
-    [['--config', file, 'register', '--token', 'wrong-token-wrong-token', '--backend', api.url], 1, /^twinroot: registration failed: HTTP 401/],
-    [['--config', file, 'register', '--backend', api.url], 2, /^twinroot: register needs --token/],
+    [['--config', file, 'register', '--token', 'wrong-token-wrong-token', '--backend', stack.api.url], 1, /^twinroot: registration failed: HTTP 401/],
+    [['--config', file, 'register', '--backend', stack.api.url], 2, /^twinroot: register needs --token/],
     [['--config', file, 'register', '--token', 'x'.repeat(20), '--backend', 'ftp://x'], 2, /--backend http/],
     [['--config', file, 'frobnicate'], 2, /^twinroot: unknown command: frobnicate/],
     [['--config', join(tmpdir(), 'missing.json'), 'status'], 1, /cannot read config .*ENOENT/],
@@ -104,7 +93,7 @@ test('twinroot diagnose writes a tar.gz with logs, network, disk, LVM and slot s
 
 test('twinroot-agent run: connects, runs a task, exits 0 on SIGTERM', async () => {
   const { file } = applianceConfig();
-  assert.equal((await twinroot(['--config', file, 'register', '--token', TEST_REGISTER_TOKEN, '--backend', api.url])).code, 0);
+  assert.equal((await twinroot(['--config', file, 'register', '--token', TEST_REGISTER_TOKEN, '--backend', stack.api.url])).code, 0);
   const cfg = JSON.parse(readFileSync(file, 'utf8')) as { stateDir: string };
   const id = JSON.parse(readFileSync(join(cfg.stateDir, 'identity.json'), 'utf8')) as { applianceId: string; mqtt: { topic: string } };
   const child = spawn(process.execPath, [...CLI, 'agent/src/cli/twinroot-agent.ts', 'run', '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -114,8 +103,8 @@ test('twinroot-agent run: connects, runs a task, exits 0 on SIGTERM', async () =
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   try {
     await waitFor('connected', () => out.includes('mqtt: connected and subscribed'), 30_000);
-    await backend.broker.publish(id.mqtt.topic, task('proc-hb-1', 'heartbeat'));
-    await waitFor('heartbeat', () => api.received.heartbeats.some((h) => h.heartbeat.taskId === 'proc-hb-1'), 15_000);
+    await stack.backend.broker.publish(id.mqtt.topic, task('proc-hb-1', 'heartbeat'));
+    await waitFor('heartbeat', () => stack.api.received.heartbeats.some((h) => h.heartbeat.taskId === 'proc-hb-1'), 15_000);
     const s = await twinroot(['--config', file, 'status', '--json']);
     assert.equal((JSON.parse(s.out) as { connection: string }).connection, 'connected');
   } finally {
@@ -126,11 +115,11 @@ test('twinroot-agent run: connects, runs a task, exits 0 on SIGTERM', async () =
 });
 
 test('collectLogs: the bundle is PUT to the upload URL', async () => {
-  const a = await startTestAgent(api, backend.urls.mqtt);
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt);
   try {
-    await backend.broker.publish(a.topic, task('logs-1', 'collectLogs', { uploadUrl: `${api.url}/upload/logs-1.tar.gz` }));
-    await waitFor('succeeded', () => api.resultsFor('logs-1').some((r) => r.result.status === 'succeeded'), 30_000);
-    const body = api.uploads.get('logs-1.tar.gz');
+    await stack.backend.broker.publish(a.topic, task('logs-1', 'collectLogs', { uploadUrl: `${stack.api.url}/upload/logs-1.tar.gz` }));
+    await waitFor('succeeded', () => stack.api.resultsFor('logs-1').some((r) => r.result.status === 'succeeded'), 30_000);
+    const body = stack.api.uploads.get('logs-1.tar.gz');
     assert.ok(body && body.length > 100);
     assert.equal(body[0], 0x1f, 'gzip magic');
     assert.equal(body[1], 0x8b);
@@ -146,31 +135,72 @@ test('installService: downloads and verifies the bundle, runs the installer with
   writeFileSync(installer, `#!/bin/sh\nfor a in "$@"; do printf '%s|' "$a" >> '${calls}'; done\necho >> '${calls}'\n`);
   chmodSync(installer, 0o755);
   const bundle = Buffer.from('pretend this is a tar.gz of images and manifests');
-  api.files.set('billing.tgz', bundle);
+  stack.api.files.set('billing.tgz', bundle);
   const sha = createHash('sha256').update(bundle).digest('hex');
-  const a = await startTestAgent(api, backend.urls.mqtt, { config: { serviceInstaller: [installer] } });
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { config: { serviceInstaller: [installer] } });
   try {
-    await backend.broker.publish(a.topic, task('svc-ok', 'installService', { serviceCode: 'billing', version: '3.2.1', bundleUrl: `${api.url}/files/billing.tgz`, sha256: sha }));
-    await waitFor('installed', () => api.resultsFor('svc-ok').some((r) => r.result.status === 'succeeded'), 15_000);
+    await stack.backend.broker.publish(a.topic, task('svc-ok', 'installService', { serviceCode: 'billing', version: '3.2.1', bundleUrl: `${stack.api.url}/files/billing.tgz`, sha256: sha }));
+    await waitFor('installed', () => stack.api.resultsFor('svc-ok').some((r) => r.result.status === 'succeeded'), 15_000);
     const line = readFileSync(calls, 'utf8').trim().split('\n')[0]!.split('|');
     assert.deepEqual(line.slice(0, 3), ['install', 'billing', '3.2.1']);
     assert.match(line[3]!, /bundles\/billing-3\.2\.1\.tar\.gz$/);
     assert.equal(existsSync(line[3]!), false, 'the bundle is removed after install');
 
-    await backend.broker.publish(a.topic, task('svc-bad', 'installService', { serviceCode: 'reports', version: '1.0.0', bundleUrl: `${api.url}/files/billing.tgz`, sha256: 'b'.repeat(64) }));
-    await waitFor('failed', () => api.resultsFor('svc-bad').some((r) => r.result.status === 'failed'), 15_000);
-    const f = api.resultsFor('svc-bad').find((r) => r.result.status === 'failed')!.result;
+    await stack.backend.broker.publish(a.topic, task('svc-bad', 'installService', { serviceCode: 'reports', version: '1.0.0', bundleUrl: `${stack.api.url}/files/billing.tgz`, sha256: 'b'.repeat(64) }));
+    await waitFor('failed', () => stack.api.resultsFor('svc-bad').some((r) => r.result.status === 'failed'), 15_000);
+    const f = stack.api.resultsFor('svc-bad').find((r) => r.result.status === 'failed')!.result;
     assert.equal(f.status === 'failed' && f.error.code, 'checksum_mismatch');
     assert.equal(readFileSync(calls, 'utf8').trim().split('\n').length, 1, 'installer not called for the bad bundle');
 
-    await backend.broker.publish(a.topic, task('svc-hb', 'heartbeat'));
-    await waitFor('heartbeat', () => api.received.heartbeats.some((h) => h.heartbeat.taskId === 'svc-hb'));
-    const hb = api.received.heartbeats.find((h) => h.heartbeat.taskId === 'svc-hb')!.heartbeat;
+    await stack.backend.broker.publish(a.topic, task('svc-hb', 'heartbeat'));
+    await waitFor('heartbeat', () => stack.api.received.heartbeats.some((h) => h.heartbeat.taskId === 'svc-hb'));
+    const hb = stack.api.received.heartbeats.find((h) => h.heartbeat.taskId === 'svc-hb')!.heartbeat;
     assert.deepEqual(hb.services, [{ name: 'billing', status: 'running' }, { name: 'reports', status: 'failed' }]);
 
-    await backend.broker.publish(a.topic, task('svc-rm', 'uninstallService', { serviceCode: 'billing' }));
-    await waitFor('uninstalled', () => api.resultsFor('svc-rm').some((r) => r.result.status === 'succeeded'));
+    await stack.backend.broker.publish(a.topic, task('svc-rm', 'uninstallService', { serviceCode: 'billing' }));
+    await waitFor('uninstalled', () => stack.api.resultsFor('svc-rm').some((r) => r.result.status === 'succeeded'));
     assert.deepEqual(readFileSync(calls, 'utf8').trim().split('\n')[1]!.split('|').slice(0, 2), ['uninstall', 'billing']);
+  } finally {
+    await a.stop();
+  }
+});
+
+test('a token that expires within 10 days is refreshed at start; the agent reconnects with the new one', async () => {
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt);
+  try {
+    const idFile = join(a.config.stateDir, 'identity.json');
+    const before = JSON.parse(readFileSync(idFile, 'utf8')) as { applianceToken: string; tokenExpiresAt: string };
+    writeFileSync(idFile, JSON.stringify({ ...before, tokenExpiresAt: new Date(Date.now() + 5 * 86400_000).toISOString() }), { mode: 0o600 });
+    const refreshes = stack.api.refreshes;
+    await a.restart();
+    await waitFor('refreshed', () => stack.api.refreshes === refreshes + 1);
+    await waitFor('identity rewritten', () => (JSON.parse(readFileSync(idFile, 'utf8')) as { applianceToken: string }).applianceToken !== before.applianceToken);
+    const after = JSON.parse(readFileSync(idFile, 'utf8')) as { tokenExpiresAt: string };
+    assert.ok(Date.parse(after.tokenExpiresAt) > Date.now() + 50 * 86400_000);
+    assert.equal(statSync(idFile).mode & 0o777, 0o600);
+    // The broker's store now holds only the new token's hash: MQTT works again only with the new token.
+    await waitFor('reconnected', () => a.agent.transport()?.state === 'connected');
+    await stack.backend.broker.publish(a.topic, task('after-refresh', 'heartbeat'));
+    await waitFor('heartbeat with the new token', () => stack.api.received.heartbeats.some((h) => h.heartbeat.taskId === 'after-refresh'));
+  } finally {
+    await a.stop();
+  }
+});
+
+test('reboot: reported succeeded before the reboot command runs, and not run again after the restart', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'twinroot-reboot-'));
+  const marker = join(dir, 'reboots');
+  const script = join(dir, 'reboot.sh');
+  writeFileSync(script, `#!/bin/sh\necho reboot >> '${marker}'\n`);
+  chmodSync(script, 0o755);
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { config: { rebootCommand: [script] } });
+  try {
+    await stack.backend.broker.publish(a.topic, task('reboot-1', 'reboot'));
+    await waitFor('reboot issued', () => existsSync(marker));
+    await waitFor('succeeded', () => stack.api.resultsFor('reboot-1').some((r) => r.result.status === 'succeeded'));
+    await a.restart();
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(readFileSync(marker, 'utf8').trim().split('\n').length, 1, 'rebooted once');
   } finally {
     await a.stop();
   }
