@@ -31,6 +31,8 @@ export class Outbox {
   private stopped = false;
   private loop: Promise<void> | null = null;
   private attempt = 0;
+  /** While backing off after a failure, new entries wait for the backoff instead of cutting it short. */
+  private backingOff = false;
 
   constructor(
     stateDir: string,
@@ -55,7 +57,7 @@ export class Outbox {
     this.seq += 1;
     const entry: OutboxEntry = { seq: this.seq, taskId, result: { ...result, seq: this.seq, at: result.at ?? new Date().toISOString() } };
     writeFileAtomic(join(this.dir, `${String(this.seq).padStart(12, '0')}.json`), JSON.stringify(entry));
-    this.wake?.();
+    if (!this.backingOff) this.wake?.();
     return entry;
   }
 
@@ -120,7 +122,9 @@ export class Outbox {
         const delay = nextDelayMs(this.attempt, this.backoff.baseMs, this.backoff.maxMs);
         this.attempt += 1;
         this.log.warn({ taskId: next.taskId, status: next.result.status, err: (err as Error).message, retryInMs: delay }, 'outbox: delivery failed, will retry');
+        this.backingOff = true;
         await this.sleep(delay);
+        this.backingOff = false;
       }
       if (outcome !== 'retry') {
         this.attempt = 0;
