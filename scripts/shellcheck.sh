@@ -3,7 +3,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v shellcheck >/dev/null || { echo "shellcheck: not installed (apt-get install shellcheck)" >&2; exit 1; }
-mapfile -t files < <(find grub-scripts image-build agent/hooks scripts test/vm packer .ci -type f \( -name '*.sh' -o -path '*/bin/*' -o -name run \) 2>/dev/null | while read -r f; do head -c 64 "$f" | grep -qE '^#!.*(ba)?sh' && echo "$f"; done | sort)
+# Every *.sh, and every other file that starts with a sh/bash shebang (twinroot-slot, health.d checks, ...).
+mapfile -t files < <(find grub-scripts image-build agent/hooks scripts test/vm packer .ci -type f -not -path '*/tmp/*' 2>/dev/null | while read -r f; do
+  case $f in *.sh) echo "$f" ;; *) head -n1 "$f" | grep -qE '^#!.*[/ ](ba)?sh( |$)' && echo "$f" ;; esac
+done | sort)
 if [ "${#files[@]}" -eq 0 ]; then echo "shellcheck: no scripts"; exit 0; fi
 shellcheck -x "${files[@]}"
 echo "shellcheck: ${#files[@]} scripts clean"
