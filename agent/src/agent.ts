@@ -10,11 +10,15 @@ import { Inbox } from './dispatch/inbox.js';
 import { Dispatcher, type Handlers } from './dispatch/dispatcher.js';
 import { MqttTransport } from './mqtt/transport.js';
 import { readIdentity, type Identity } from './state/identity.js';
-import { slotStatusSource, type SlotStatusSource } from './slots/status.js';
+import { createSlotDriver } from './slots/create.js';
+import type { SlotDriver } from './slots/driver.js';
+import { DirSlotDriver } from './slots/dir.js';
+import { runBootCheck, type BootCheckOutcome } from './boot/boot-check.js';
+import { rollbackHandler } from './tasks/rollback.js';
 import { ServiceRegistry, installServiceHandler, uninstallServiceHandler } from './tasks/services.js';
 import { heartbeatHandler } from './tasks/heartbeat.js';
 import { collectLogsHandler } from './tasks/collect-logs.js';
-import { rebootHandler } from './tasks/reboot.js';
+import { commandReboot, rebootHandler } from './tasks/reboot.js';
 import { scheduleTokenRefresh } from './token.js';
 import { writeRuntimeState } from './runtime-state.js';
 
@@ -23,6 +27,9 @@ export interface RunningAgent {
   dispatcher: Dispatcher;
   outbox: Outbox;
   transport(): MqttTransport | null;
+  driver: SlotDriver;
+  /** What the start-up boot check did (trial committed, rolled back, result reported, ...). */
+  bootCheck: BootCheckOutcome | 'error';
   /** Resolves once the first MQTT connection is up and subscribed. */
   connected: Promise<void>;
   stop(): Promise<void>;
@@ -32,11 +39,22 @@ export interface RunningAgent {
  * The daemon: outbox delivery, unfinished tasks resumed, MQTT connected and subscribed, token
  * refresh scheduled. Extra handlers (upgrade, rollback) plug in through `handlers`.
  */
-export async function startAgent(config: AgentConfig, log: Logger, extra: { handlers?: Handlers; slots?: SlotStatusSource } = {}): Promise<RunningAgent> {
+export interface StartOptions {
+  handlers?: Handlers;
+  driver?: SlotDriver;
+  /** How to reboot; default: the configured rebootCommand. A `dir` fleet simulator restarts the agent. */
+  reboot?: () => Promise<void>;
+}
+
+export async function startAgent(config: AgentConfig, log: Logger, extra: StartOptions = {}): Promise<RunningAgent> {
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   let identity = readIdentity(config.stateDir);
   if (!identity) throw new Error(`not registered (no ${config.stateDir}/identity.json): run \`twinroot register --token TOKEN --backend URL\` first`);
-  const slots = extra.slots ?? slotStatusSource(config.slots);
+  const driver = extra.driver ?? createSlotDriver(config.slots);
+  const slots = driver;
+  const reboot = extra.reboot ?? commandReboot(config.rebootCommand);
+  // Directory slots have no bootloader: starting the agent is the boot.
+  if (driver instanceof DirSlotDriver) driver.boot();
   const backend = new BackendClient(identity.backendUrl, () => identity!.applianceToken);
   const outbox = new Outbox(config.stateDir, (e) => backend.postResult(e), log, { baseMs: config.outboxBackoffBaseMs, maxMs: config.outboxBackoffMaxMs });
   const seen = new SeenTasks({ stateDir: config.stateDir, ttlMs: config.dedupeTtlHours * 3600_000, max: config.dedupeMaxEntries });
@@ -71,12 +89,21 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: { hand
     collectLogs: collectLogsHandler({ agentLog: config.logFile, slots }),
     installService: installServiceHandler({ installer: config.serviceInstaller, registry }),
     uninstallService: uninstallServiceHandler({ installer: config.serviceInstaller, registry }),
-    reboot: rebootHandler({ command: config.rebootCommand, outbox, inbox }),
+    reboot: rebootHandler({ reboot, outbox, inbox }),
+    rollback: rollbackHandler({ driver, outbox, inbox, reboot }),
     ...extra.handlers,
   };
   const dispatcher = new Dispatcher({ topic: taskTopic(identity.applianceId), seen, inbox, outbox, handlers, log, progressIntervalMs: config.progressIntervalMs, onChange: saveRuntime });
 
   outbox.start();
+  // Before any task resumes: settle a trial boot (commit or roll back) and report its task.
+  let bootCheck: BootCheckOutcome | 'error';
+  try {
+    bootCheck = await runBootCheck({ driver, stateDir: config.stateDir, outbox, inbox, log, reboot });
+  } catch (err) {
+    bootCheck = 'error';
+    log.error({ err: (err as Error).message }, 'boot check failed');
+  }
   const resumed = dispatcher.resumeInbox();
   if (resumed > 0) log.info({ resumed }, 'resumed unfinished tasks');
 
@@ -125,6 +152,8 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: { hand
     identity: () => identity!,
     dispatcher,
     outbox,
+    driver,
+    bootCheck,
     transport: () => transport,
     connected,
     async stop() {

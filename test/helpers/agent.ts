@@ -11,7 +11,7 @@ import type { DeviceApi } from './device-api.js';
 export function makeDirSlots(root: string, version = '1.0.0'): void {
   for (const s of ['A', 'B']) mkdirSync(join(root, s, 'etc/twinroot'), { recursive: true });
   writeFileSync(join(root, 'A/etc/twinroot/version'), version + '\n');
-  writeFileSync(join(root, 'bootstate.json'), JSON.stringify({ booted: 'A', committed: 'A', trial: false }));
+  writeFileSync(join(root, 'bootstate.json'), JSON.stringify({ booted: 'A', committed: 'A', next: null }));
 }
 
 export interface LogRecord {
@@ -43,7 +43,7 @@ export interface TestAgent {
 }
 
 /** An in-process agent with its own state dir, registered with the device API, connected. */
-export async function startTestAgent(api: DeviceApi, mqttUrl: string, opts: { handlers?: Handlers; config?: Record<string, unknown> } = {}): Promise<TestAgent> {
+export async function startTestAgent(api: DeviceApi, mqttUrl: string, opts: { handlers?: Handlers; config?: Record<string, unknown>; reboot?: () => Promise<void> } = {}): Promise<TestAgent> {
   const dir = mkdtempSync(join(tmpdir(), 'twinroot-agent-'));
   makeDirSlots(join(dir, 'slots'));
   const config = parseAgentConfig({
@@ -69,15 +69,16 @@ export async function startTestAgent(api: DeviceApi, mqttUrl: string, opts: { ha
     registeredAt: new Date().toISOString(),
   });
   const { log, records } = captureLogger();
+  const start = { handlers: opts.handlers ?? {}, ...(opts.reboot ? { reboot: opts.reboot } : {}) };
   const t: TestAgent = {
     config,
     applianceId,
     topic: taskTopic(applianceId),
     records,
-    agent: await startAgent(config, log, { handlers: opts.handlers ?? {} }),
+    agent: await startAgent(config, log, start),
     async restart() {
       await t.agent.stop();
-      t.agent = await startAgent(config, log, { handlers: opts.handlers ?? {} });
+      t.agent = await startAgent(config, log, start);
       await t.agent.connected;
     },
     async stop() {

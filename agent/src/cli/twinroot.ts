@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { loadAgentConfig, parseAgentConfig, type AgentConfig } from '../config.js';
 import { readIdentity } from '../state/identity.js';
 import { readRuntimeState } from '../runtime-state.js';
-import { slotStatusSource } from '../slots/status.js';
+import { createSlotDriver } from '../slots/create.js';
 import { register } from '../register.js';
 import { buildDiagnosticBundle } from '../tasks/diagnostics.js';
 
@@ -47,7 +47,7 @@ async function main(argv: string[]): Promise<number> {
     case 'register': {
       if (!values.token) throw new UsageError('register needs --token TOKEN');
       if (!values.backend || !/^https?:\/\/[^\s]+$/.test(values.backend)) throw new UsageError('register needs --backend http(s)://HOST[:PORT]');
-      const id = await register({ backendUrl: values.backend, registerToken: values.token, stateDir: cfg.stateDir, slots: slotStatusSource(cfg.slots) });
+      const id = await register({ backendUrl: values.backend, registerToken: values.token, stateDir: cfg.stateDir, slots: createSlotDriver(cfg.slots) });
       console.log(`registered as ${id.applianceId}; token expires ${id.tokenExpiresAt}; MQTT ${id.mqtt.url}`);
       return 0;
     }
@@ -56,7 +56,7 @@ async function main(argv: string[]): Promise<number> {
       const runtime = readRuntimeState(cfg.stateDir);
       let slots: unknown;
       try {
-        slots = await slotStatusSource(cfg.slots).status();
+        slots = await createSlotDriver(cfg.slots).status();
       } catch (err) {
         slots = { error: (err as Error).message };
       }
@@ -84,7 +84,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'diagnose': {
       if (!values.out) throw new UsageError('diagnose needs --out FILE');
-      const files = await buildDiagnosticBundle({ out: values.out, agentLog: cfg.logFile, slots: slotStatusSource(cfg.slots) });
+      const files = await buildDiagnosticBundle({ out: values.out, agentLog: cfg.logFile, slots: createSlotDriver(cfg.slots) });
       console.log(`wrote ${values.out} (${files.join(', ')})`);
       return 0;
     }

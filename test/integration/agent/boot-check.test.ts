@@ -1,0 +1,129 @@
+// The agent's start-up boot check and the rollback task, with `dir` slots, the real embedded
+// broker and a device-API test server: the results must reach the backend across "reboots"
+// (agent restarts, which is what a reboot is for dir slots).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DirSlotDriver, readPendingBoot, writePendingBoot } from '@twinroot/agent';
+import { useDeviceStack, waitFor } from '../../helpers/device-api.js';
+import { startTestAgent, task, type TestAgent } from '../../helpers/agent.js';
+
+const stack = useDeviceStack({ before, after });
+
+function payload(files: Record<string, { text: string; mode?: number }>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'twinroot-payload-'));
+  const src = join(dir, 'root');
+  mkdirSync(join(src, 'etc'), { recursive: true });
+  for (const [rel, f] of Object.entries(files)) {
+    mkdirSync(join(src, rel, '..'), { recursive: true });
+    writeFileSync(join(src, rel), f.text);
+    chmodSync(join(src, rel), f.mode ?? 0o644);
+  }
+  execFileSync('bash', ['-c', 'tar -C "$1" -cf - . | zstd -q -o "$2"', '_', src, join(dir, 'p.tar.zst')]);
+  return join(dir, 'p.tar.zst');
+}
+
+/** What an upgrade does before its reboot (#5's handler will): install, boot-config, try, record. */
+async function arrangeTrial(a: TestAgent, taskId: string, version: string, file: string): Promise<'A' | 'B'> {
+  const d = a.agent.driver as DirSlotDriver;
+  const s = await d.status();
+  const slot = s.bootedSlot === 'A' ? 'B' : 'A';
+  await d.install({ slot, payloadFile: file, compression: 'zstd', version });
+  await d.syncConfig(slot);
+  await d.bootConfig(slot);
+  await d.tryBoot(slot);
+  writePendingBoot(a.config.stateDir, { taskId, slot, version, bootId: d.bootId(), arrangedAt: new Date().toISOString() });
+  return slot;
+}
+
+const resultOf = (taskId: string) => stack.api.resultsFor(taskId).at(-1)?.result;
+
+test('a healthy trial boot commits and reports the task succeeded', async () => {
+  let reboots = 0;
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { reboot: async () => void reboots++ });
+  try {
+    assert.equal(a.agent.bootCheck, 'nothing');
+    const slot = await arrangeTrial(a, 'up-ok', '2.0.0', payload({ 'etc/app': { text: 'v2' } }));
+    // (An agent restart without a reboot waits: see the boot-decision unit test; for dir
+    // slots every agent start is a boot.)
+    // The reboot: booted in trial, health checks pass, committed, reported.
+    await a.restart();
+    assert.equal(a.agent.bootCheck, 'committed');
+    const s = await a.agent.driver.status();
+    assert.deepEqual([s.bootedSlot, s.committedSlot, s.trial], [slot, slot, false]);
+    await waitFor('up-ok result', () => resultOf('up-ok')?.status === 'succeeded');
+    assert.deepEqual(resultOf('up-ok')!.detail, { slot, version: '2.0.0', committed: true, checks: 1 });
+    assert.equal(readPendingBoot(a.config.stateDir), null);
+    assert.equal(reboots, 0);
+  } finally {
+    await a.stop();
+  }
+});
+
+test('an unhealthy trial rolls back, reboots, and reports health_check_failed', async () => {
+  let reboots = 0;
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { reboot: async () => void reboots++ });
+  try {
+    const bad = payload({ 'etc/twinroot/health.d/50-app': { text: '#!/bin/sh\necho "app did not start"\nexit 1\n', mode: 0o755 } });
+    const slot = await arrangeTrial(a, 'up-bad', '3.0.0', bad);
+    await a.restart();
+    assert.equal(a.agent.bootCheck, 'rolled-back');
+    assert.equal(reboots, 1);
+    await waitFor('up-bad result', () => resultOf('up-bad')?.status === 'failed');
+    const r = resultOf('up-bad')!;
+    assert.equal(r.error!.code, 'health_check_failed');
+    assert.match(r.error!.message, new RegExp(`slot ${slot} \\(version 3\\.0\\.0\\): 50-app: app did not start`));
+    // The reboot after the rollback lands on the committed slot; nothing more to report.
+    await a.restart();
+    assert.equal(a.agent.bootCheck, 'nothing');
+    const s = await a.agent.driver.status();
+    assert.deepEqual([s.bootedSlot, s.committedSlot], ['A', 'A']);
+  } finally {
+    await a.stop();
+  }
+});
+
+test('a trial slot that never came up (panic, power cut) is reported as trial_boot_failed after the fallback', async () => {
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { reboot: async () => {} });
+  try {
+    const slot = await arrangeTrial(a, 'up-panic', '4.0.0', payload({ 'etc/app': { text: 'v4' } }));
+    await a.agent.stop();
+    // GRUB booted the trial once (clearing it), the kernel panicked, and the next boot was A.
+    const d = a.agent.driver as DirSlotDriver;
+    d.boot();
+    assert.equal((await d.status()).bootedSlot, slot);
+    await a.restart();
+    assert.equal(a.agent.bootCheck, 'report-fallback');
+    await waitFor('up-panic result', () => resultOf('up-panic')?.status === 'failed');
+    assert.equal(resultOf('up-panic')!.error!.code, 'trial_boot_failed');
+    assert.match(resultOf('up-panic')!.error!.message, /slot B \(version 4\.0\.0\) did not come up; the appliance is back on committed slot A/);
+  } finally {
+    await a.stop();
+  }
+});
+
+test('a rollback task over MQTT switches the default slot, reports, then reboots', async () => {
+  let reboots = 0;
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { reboot: async () => void reboots++ });
+  try {
+    // Nothing to roll back to yet: a clear failure.
+    await stack.backend.broker.publish(a.topic, task('rb-0', 'rollback', { reboot: true }));
+    await waitFor('rb-0 failed', () => resultOf('rb-0')?.status === 'failed');
+    assert.equal(resultOf('rb-0')!.error!.code, 'rollback_failed');
+    assert.match(resultOf('rb-0')!.error!.message, /slot B has no installed system/);
+
+    await arrangeTrial(a, 'up-2', '2.0.0', payload({ 'etc/app': { text: 'v2' } }));
+    await a.restart(); // trial B, committed
+    await stack.backend.broker.publish(a.topic, task('rb-1', 'rollback', { reboot: true }));
+    await waitFor('rb-1 succeeded', () => resultOf('rb-1')?.status === 'succeeded');
+    assert.deepEqual(resultOf('rb-1')!.detail, { committedSlot: 'A', reboot: true });
+    await waitFor('reboot', () => reboots === 1);
+    await a.restart();
+    assert.equal((await a.agent.driver.status()).bootedSlot, 'A');
+  } finally {
+    await a.stop();
+  }
+});
