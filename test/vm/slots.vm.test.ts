@@ -1,0 +1,207 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { Appliance, buildBase, log, makePayload, type BootResult } from './harness.js';
+
+/**
+ * The disk and boot layer on a real booted appliance (Debian 12 under QEMU/TCG): the
+ * project's twinroot-slot runs inside the guest; after every boot we check which LV is `/`.
+ * One appliance goes through all scenarios in order, so boots are shared between checks.
+ */
+
+const work = process.env.TWINROOT_VM_WORK ?? '/var/tmp/twinroot-vm-test';
+let appliance: Appliance;
+
+interface Status {
+  bootedSlot: string | null;
+  committedSlot: string | null;
+  trial: boolean;
+  nextBoot: string | null;
+  slots: Record<'A' | 'B', { version: string | null; bootable: boolean; lv: string }>;
+}
+
+function expectBooted(r: BootResult, slot: 'A' | 'B', committed: 'A' | 'B'): Status {
+  const lv = slot === 'A' ? '/dev/mapper/VA-root' : '/dev/mapper/VA-back';
+  assert.equal(r.file('root-source').trim(), lv, `boot ${r.boot}: / should be ${lv}`);
+  assert.match(r.file('cmdline'), new RegExp(`twinroot\\.slot=${slot}\\b`));
+  const s = r.json<Status>('status.json');
+  assert.equal(s.bootedSlot, slot);
+  assert.equal(s.committedSlot, committed);
+  assert.equal(s.trial, slot !== committed);
+  return s;
+}
+
+function stepOk(r: BootResult): void {
+  assert.equal(r.file('step.rc').trim(), '0', `boot ${r.boot} step failed:\n${r.file('step.log').slice(-3000)}`);
+}
+
+async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const t = Date.now();
+  try {
+    return await fn();
+  } finally {
+    log(`scenario "${name}": ${((Date.now() - t) / 1000).toFixed(0)} s wall time`);
+  }
+}
+
+const install = (payload: string, version: string) => `
+twinroot-slot install --slot B --payload $SHARE/payloads/${payload} --compression zstd --version ${version} --json > $OUT/install.json
+twinroot-slot sync-config --slot B --json > $OUT/sync.json
+twinroot-slot boot-config --slot B --json > $OUT/boot-config.json
+twinroot-slot try --slot B --json > $OUT/try.json
+twinroot-slot status --json > $OUT/status-after.json`;
+
+describe('twinroot-slot on a booted appliance (QEMU)', { timeout: 60 * 60_000 }, () => {
+  before(async () => {
+    const t = Date.now();
+    const base = await buildBase();
+    appliance = new Appliance(join(work, 'appliance'), base.golden);
+    await appliance.create();
+    const dir = join(appliance.share, 'payloads');
+    mkdirSync(dir, { recursive: true });
+    // Payloads on the share, read by the guest as $SHARE/payloads/<name>.
+    await Promise.all([
+      // Ownership, a file capability, a user xattr and an ACL that must survive install.
+      makePayload(base.rootfsTar, join(dir, 'v2.tar.zst'), `
+        mkdir -p "$D/opt/twinroot-test"
+        echo owned >"$D/opt/twinroot-test/owned"; chown 1234:2345 "$D/opt/twinroot-test/owned"
+        cp /bin/true "$D/opt/twinroot-test/cap-true"; setcap cap_net_bind_service=+ep "$D/opt/twinroot-test/cap-true"
+        echo x >"$D/opt/twinroot-test/xattr"; setfattr -n user.twinroot -v hello "$D/opt/twinroot-test/xattr"
+        echo y >"$D/opt/twinroot-test/acl"; setfacl -m u:1234:rw "$D/opt/twinroot-test/acl"`),
+      // A root whose init exits: the kernel panics (panic=10 reboots).
+      makePayload(base.rootfsTar, join(dir, 'panics.tar.zst'), `
+        mkdir -p "$D/usr/sbin"; printf '#!/bin/sh\\nexit 1\\n' >"$D/usr/sbin/init"; chmod 755 "$D/usr/sbin/init"`),
+      // A root that boots but whose own health check fails.
+      makePayload(base.rootfsTar, join(dir, 'unhealthy.tar.zst'), `
+        mkdir -p "$D/etc/twinroot/health.d"
+        printf '#!/bin/sh\\necho "appliance service is not running"; exit 1\\n' >"$D/etc/twinroot/health.d/50-appliance-service"
+        chmod 755 "$D/etc/twinroot/health.d/50-appliance-service"`),
+    ]);
+    log(`base image and payloads ready in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+  });
+
+  after(() => log(`appliance files kept in ${work}/appliance (serial logs, share/out)`));
+
+  it('1. install into the inactive slot, trial boot, health check + commit, still the new slot after reboot', () =>
+    timed('install, try, commit', async () => {
+      const b1 = await appliance.boot(`
+        useradd -u 1500 -m alice && echo 'alice:s3cret-pw' | chpasswd
+        echo appliance-7 >/etc/hostname
+        ${install('v2.tar.zst', '2.0.0')}`);
+      expectBooted(b1, 'A', 'A');
+      stepOk(b1);
+      const installed = b1.json<{ version: string; durationMs: number }>('install.json');
+      assert.equal(installed.version, '2.0.0');
+      log(`install of v2 in the guest: ${(installed.durationMs / 1000).toFixed(1)} s; boot-config: ${(b1.json<{ durationMs: number }>('boot-config.json').durationMs / 1000).toFixed(1)} s`);
+      const afterTry = b1.json<Status>('status-after.json');
+      assert.equal(afterTry.nextBoot, 'B');
+      assert.equal(afterTry.slots.B.version, '2.0.0');
+      assert.equal(afterTry.slots.B.bootable, true);
+      const sync = b1.json<{ users: number; copied: string[] }>('sync.json');
+      assert.ok(sync.copied.includes('/etc/hostname'));
+
+      const b2 = await appliance.boot(`
+        stat -c '%u:%g' /opt/twinroot-test/owned >$OUT/owned
+        getcap /opt/twinroot-test/cap-true >$OUT/cap
+        getfattr --only-values -n user.twinroot /opt/twinroot-test/xattr >$OUT/xattr
+        getfacl -cp /opt/twinroot-test/acl >$OUT/acl
+        twinroot-slot health-check --json >$OUT/health.json
+        twinroot-slot commit --json >$OUT/commit.json`);
+      const s2 = expectBooted(b2, 'B', 'A');
+      assert.equal(s2.trial, true);
+      stepOk(b2);
+      assert.equal(b2.json<{ ok: boolean }>('health.json').ok, true);
+      assert.equal(b2.json<{ committedSlot: string }>('commit.json').committedSlot, 'B');
+
+      const b3 = await appliance.boot(`
+        getent passwd alice >$OUT/alice; grep '^alice:' /etc/shadow | cut -d: -f2 >$OUT/alice-hash
+        cat /etc/hostname >$OUT/hostname; cat /etc/twinroot/version >$OUT/version`);
+      expectBooted(b3, 'B', 'B');
+      stepOk(b3);
+      assert.match(b3.file('alice'), /^alice:x:1500:/);
+      assert.match(b3.file('alice-hash'), /^\$/);
+      assert.equal(b3.file('hostname').trim(), 'appliance-7');
+      assert.equal(b3.file('version').trim(), '2.0.0');
+      // Scenario 5's facts were taken on the live root of the new slot in boot 2.
+      scenario5 = b2;
+    }));
+
+  let scenario5: BootResult;
+  it('5. uid/gid numbers, a file capability, a user.* xattr and an ACL survive install', () => {
+    assert.ok(scenario5, 'scenario 1 must run first');
+    assert.equal(scenario5.file('owned').trim(), '1234:2345');
+    assert.match(scenario5.file('cap'), /cap_net_bind_service[=+]ep/);
+    assert.equal(scenario5.file('xattr').trim(), 'hello');
+    assert.match(scenario5.file('acl'), /^user:1234:rw-$/m);
+  });
+
+  it('2. rollback --reboot returns to the old slot', () =>
+    timed('rollback', async () => {
+      // The reboot ends the step itself, so only its output is checked.
+      const b = await appliance.boot('twinroot-slot rollback --reboot --json >$OUT/rollback.json');
+      expectBooted(b, 'B', 'B');
+      assert.equal(b.json<{ committedSlot: string }>('rollback.json').committedSlot, 'A');
+      const s = expectBooted(await appliance.boot('true'), 'A', 'A');
+      assert.equal(s.slots.B.version, '2.0.0');
+    }));
+
+  it('3a. a new slot whose kernel panics: the next boot is the old slot', () =>
+    timed('kernel panic falls back', async () => {
+      const b = await appliance.boot(install('panics.tar.zst', '3.0.0'));
+      expectBooted(b, 'A', 'A');
+      stepOk(b);
+      const panic = await appliance.boot('true');
+      assert.match(panic.serial, /Kernel panic/);
+      assert.match(panic.serial, /twinroot\.slot=B|Attempted to kill init/);
+      const s = expectBooted(await appliance.boot('true'), 'A', 'A');
+      assert.equal(s.nextBoot, null);
+      assert.equal(s.slots.B.version, '3.0.0');
+    }));
+
+  it('3b. a new slot whose health check fails rolls back to the old slot', () =>
+    timed('failed health check rolls back', async () => {
+      stepOk(await appliance.boot(install('unhealthy.tar.zst', '4.0.0')));
+      const trial = await appliance.boot(`
+        if twinroot-slot health-check --json >$OUT/health.json; then twinroot-slot commit; else twinroot-slot rollback --reboot; fi`);
+      expectBooted(trial, 'B', 'A');
+      const health = trial.json<{ ok: boolean; checks: { name: string; ok: boolean; output: string }[] }>('health.json');
+      assert.equal(health.ok, false);
+      assert.deepEqual(health.checks.filter((c) => !c.ok).map((c) => c.name), ['50-appliance-service']);
+      expectBooted(await appliance.boot('true'), 'A', 'A');
+    }));
+
+  it('4. power cut during install and during boot-config: the committed slot boots, a rerun succeeds', () =>
+    timed('power cuts', async () => {
+      const cutInstall = await appliance.boot(`
+        twinroot-slot install --slot B --payload $SHARE/payloads/v2.tar.zst --compression zstd --version 2.1.0 >$OUT/install.log 2>&1 &
+        until [ -d /run/twinroot/slot-B/usr/lib/x86_64-linux-gnu ]; do sleep 0.2; done
+        sleep 1; touch $OUT/cut-now; sleep 600`, { killWhen: 'cut-now' });
+      assert.equal(cutInstall.killed, true);
+      const afterCut = await appliance.boot(`
+        twinroot-slot install --slot B --payload $SHARE/payloads/v2.tar.zst --compression zstd --version 2.1.0 --json >$OUT/install.json
+        twinroot-slot sync-config --slot B
+        twinroot-slot boot-config --slot B >$OUT/boot-config.log 2>&1 &
+        until pgrep -x grub-install >/dev/null; do sleep 0.05; done
+        touch $OUT/cut-now; sleep 600`, { killWhen: 'cut-now' });
+      const s1 = expectBooted(afterCut, 'A', 'A');
+      assert.equal(s1.slots.B.version, null, 'an interrupted install leaves no version marker');
+      assert.equal(afterCut.killed, true);
+
+      const rerun = await appliance.boot(`
+        twinroot-slot status --json >$OUT/status-before.json
+        twinroot-slot boot-config --slot B --json >$OUT/boot-config.json
+        twinroot-slot try --slot B
+        ls /boot/twinroot >$OUT/boot-dir`);
+      expectBooted(rerun, 'A', 'A');
+      stepOk(rerun);
+      assert.equal(rerun.json<Status>('status-before.json').slots.B.version, '2.1.0');
+      assert.deepEqual(rerun.file('boot-dir').trim().split('\n').filter((f) => f.startsWith('grub.')).length, 1, 'older GRUB prefixes are removed');
+
+      const trial = await appliance.boot('twinroot-slot health-check && twinroot-slot commit');
+      expectBooted(trial, 'B', 'A');
+      stepOk(trial);
+      const s = expectBooted(await appliance.boot('true'), 'B', 'B');
+      assert.equal(s.slots.B.version, '2.1.0');
+    }));
+});
