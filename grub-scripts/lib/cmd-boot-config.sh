@@ -81,16 +81,8 @@ write_grub_cfg() {
 }
 
 cmd_boot_config() {
-  local slot='' json=no
-  while [ $# -gt 0 ]; do
-    case $1 in
-      --slot) slot=$(need_value "$@"); shift ;;
-      --json) json=yes ;;
-      *) usage_error "boot-config: unknown option $1" ;;
-    esac
-    shift
-  done
-  check_slot "$slot"
+  parse_slot_options boot-config "$@"
+  local slot=$OPT_SLOT json=$OPT_JSON
   require_root
   [ ! -d /sys/firmware/efi ] || die "this appliance boots with UEFI; twinroot-slot supports BIOS boot (GPT + bios_grub) only"
   findmnt "$BOOT_DIR" >/dev/null || die "$BOOT_DIR is not a mount point; twinroot needs a plain /boot partition"

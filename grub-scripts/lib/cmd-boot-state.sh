@@ -2,16 +2,8 @@
 # try / commit / rollback: only grubenv on /boot changes (written with grub-editenv).
 
 cmd_try() {
-  local slot='' json=no
-  while [ $# -gt 0 ]; do
-    case $1 in
-      --slot) slot=$(need_value "$@"); shift ;;
-      --json) json=yes ;;
-      *) usage_error "try: unknown option $1" ;;
-    esac
-    shift
-  done
-  check_slot "$slot"
+  parse_slot_options try "$@"
+  local slot=$OPT_SLOT json=$OPT_JSON
   require_root
   detect_booted
   [ "$slot" != "$BOOTED" ] || die "slot $slot is the booted slot; try boots the other slot once"

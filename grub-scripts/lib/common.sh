@@ -85,4 +85,20 @@ trap 'exit 130' INT TERM
 # "--name value" option parsing helper: prints the value or fails.
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || usage_error "$1 needs a value"; printf '%s' "$2"; }
 
+# The options of commands that take only --slot S and --json: sets OPT_SLOT and OPT_JSON.
+parse_slot_options() {
+  local command=$1
+  shift
+  OPT_SLOT='' OPT_JSON=no
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --slot) OPT_SLOT=$(need_value "$@"); shift ;;
+      --json) OPT_JSON=yes ;;
+      *) usage_error "$command: unknown option $1" ;;
+    esac
+    shift
+  done
+  check_slot "$OPT_SLOT"
+}
+
 valid_version() { [[ $1 =~ ^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.+-]{1,100})?$ ]]; }

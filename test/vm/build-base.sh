@@ -16,7 +16,7 @@ mirror=${TWINROOT_VM_MIRROR:-http://deb.debian.org/debian}
 die() { echo "build-base: $*" >&2; exit 1; }
 step() { echo "build-base: $* ($(date +%T))" >&2; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot)"
-for tool in debootstrap qemu-system-x86_64 qemu-img mke2fs zstd sha256sum; do
+for tool in debootstrap qemu-system-x86_64 qemu-img mke2fs zstd sha256sum node; do
   command -v "$tool" >/dev/null || die "$tool not found (apt-get install qemu-system-x86 qemu-utils debootstrap e2fsprogs zstd)"
 done
 mkdir -p "$cache"
@@ -61,6 +61,9 @@ CONF
   # Test hook: runs the step the harness put on the 9p share, then powers off.
   install -D -m 0755 "$here/guest/twinroot-vm-step" "$dir/usr/lib/twinroot-vm/twinroot-vm-step"
   install -D -m 0644 "$here/guest/twinroot-vm-step.service" "$dir/etc/systemd/system/twinroot-vm-step.service"
+  # The appliance ships Node.js 20 for the agent (Rocky 9 gets it from the nodejs:20 stream;
+  # Debian 12's own is 18): the build machine's Debian 12 build, linked only to libc/libstdc++.
+  install -m 0755 "$(readlink -f "$(command -v node)")" "$dir/usr/local/bin/node"
   # A small initramfs: BIOS loads it much faster under TCG.
   sed -i 's/^MODULES=.*/MODULES=list/' "$dir/etc/initramfs-tools/initramfs.conf"
   printf '%s\n' virtio_pci virtio_blk dm_mod ext4 >>"$dir/etc/initramfs-tools/modules"
@@ -111,7 +114,7 @@ build_golden() {
 }
 
 # The rootfs depends on the package list, on how it is customised and on the baked-in hook.
-rootfs_key=$( (echo "$packages"; declare -f build_rootfs; cat "$here/guest/twinroot-vm-step" "$here/guest/twinroot-vm-step.service") | sha256sum | cut -c1-12)
+rootfs_key=$( (echo "$packages"; node --version; declare -f build_rootfs; cat "$here/guest/twinroot-vm-step" "$here/guest/twinroot-vm-step.service") | sha256sum | cut -c1-12)
 rootfs_tar="$cache/rootfs-$rootfs_key.tar"
 # The golden disk also depends on the grub-scripts and the builder script that made it.
 golden_key=$( (echo "$rootfs_key"; declare -f build_golden; cat "$here/guest/twinroot-vm-build"; find "$repo/grub-scripts" -type f | sort | xargs cat) | sha256sum | cut -c1-12)

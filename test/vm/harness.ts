@@ -93,6 +93,7 @@ export class Appliance {
     rmSync(join(this.share, 'grub-scripts'), { recursive: true, force: true });
     cpSync(join(repoRoot, 'grub-scripts'), join(this.share, 'grub-scripts'), { recursive: true });
     cpSync(join(vmDir, 'guest/step-runner.sh'), join(this.share, 'step-runner.sh'));
+    cpSync(join(vmDir, 'guest/agent-helpers.sh'), join(this.share, 'agent-helpers.sh'));
   }
 
   /**
@@ -104,7 +105,7 @@ export class Appliance {
     const out = join(this.share, 'out', String(n));
     rmSync(out, { recursive: true, force: true });
     writeFileSync(join(this.share, 'boot-number'), `${n}\n`);
-    writeFileSync(join(this.share, 'steps', `${n}.sh`), `set -u\nSHARE=/mnt/host\nOUT=$SHARE/out/${n}\nPATH=/usr/lib/twinroot:$PATH\n${step}\n`);
+    writeFileSync(join(this.share, 'steps', `${n}.sh`), `set -u\nSHARE=/mnt/host\nOUT=$SHARE/out/${n}\nPATH=/usr/lib/twinroot:$PATH\n. $SHARE/agent-helpers.sh\n${step}\n`);
     const serialFile = join(this.workDir, `serial-${n}.log`);
     const started = Date.now();
     const qemu: ChildProcess = spawn('qemu-system-x86_64', [
@@ -115,6 +116,8 @@ export class Appliance {
       '-drive', `file=${join(this.workDir, 'disk.qcow2')},if=virtio,format=qcow2,cache=writeback`,
       '-netdev', 'user,id=n0', '-device', 'virtio-net-pci,netdev=n0',
       '-fsdev', `local,id=fs0,path=${this.share},security_model=none`, '-device', 'virtio-9p-pci,fsdev=fs0,mount_tag=twinroot',
+      // The checkout, read-only: the agent under test runs from its agent/dist.
+      '-fsdev', `local,id=fs1,path=${repoRoot},security_model=none,readonly=on`, '-device', 'virtio-9p-pci,fsdev=fs1,mount_tag=twinroot-repo',
       ...(opts.qemuArgs ?? []),
     ], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';

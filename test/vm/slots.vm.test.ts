@@ -1,8 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { Appliance, buildBase, log, makePayload, type BootResult } from './harness.js';
+import { taskTopic } from '@twinroot/protocol';
+import { writeIdentity } from '@twinroot/agent';
+import { startTestBackend } from '../helpers/backend.js';
+import { DeviceApi, waitFor } from '../helpers/device-api.js';
+import { Appliance, buildBase, log, makePayload, repoRoot, type BootResult } from './harness.js';
 
 /**
  * The disk and boot layer on a real booted appliance (Debian 12 under QEMU/TCG): the
@@ -12,6 +16,15 @@ import { Appliance, buildBase, log, makePayload, type BootResult } from './harne
 
 const work = process.env.TWINROOT_VM_WORK ?? '/var/tmp/twinroot-vm-test';
 let appliance: Appliance;
+let backend: Awaited<ReturnType<typeof startTestBackend>>;
+let api: DeviceApi;
+// QEMU's user network reaches the host's loopback at 10.0.2.2.
+const GUEST_HOST = '10.0.2.2';
+
+async function resultOf(taskId: string, status: string) {
+  await waitFor(`${taskId} ${status}`, () => api.resultsFor(taskId).some((r) => r.result.status === status), 30_000);
+  return api.resultsFor(taskId).find((r) => r.result.status === status)!.result;
+}
 
 interface Status {
   bootedSlot: string | null;
@@ -55,6 +68,7 @@ twinroot-slot status --json > $OUT/status-after.json`;
 describe('twinroot-slot on a booted appliance (QEMU)', { timeout: 60 * 60_000 }, () => {
   before(async () => {
     const t = Date.now();
+    if (!existsSync(join(repoRoot, 'agent/dist/cli/twinroot-agent.js'))) throw new Error('the agent runs from agent/dist in the guest: run `npm run build` first');
     const base = await buildBase();
     appliance = new Appliance(join(work, 'appliance'), base.golden);
     await appliance.create();
@@ -71,24 +85,44 @@ describe('twinroot-slot on a booted appliance (QEMU)', { timeout: 60 * 60_000 },
         echo y >"$D/opt/twinroot-test/acl"; setfacl -m u:1234:rw "$D/opt/twinroot-test/acl"`),
       // A root whose init exits: the kernel panics (panic=10 reboots).
       makePayload(base.rootfsTar, join(dir, 'panics.tar.zst'), `
-        mkdir -p "$D/usr/sbin"; printf '#!/bin/sh\\nexit 1\\n' >"$D/usr/sbin/init"; chmod 755 "$D/usr/sbin/init"`),
+        mkdir -p "$D/usr/lib/systemd"; printf "#!/bin/sh\\nexit 1\\n" >"$D/usr/lib/systemd/systemd"; chmod 755 "$D/usr/lib/systemd/systemd"`),
       // A root that boots but whose own health check fails.
       makePayload(base.rootfsTar, join(dir, 'unhealthy.tar.zst'), `
         mkdir -p "$D/etc/twinroot/health.d"
         printf '#!/bin/sh\\necho "appliance service is not running"; exit 1\\n' >"$D/etc/twinroot/health.d/50-appliance-service"
         chmod 755 "$D/etc/twinroot/health.d/50-appliance-service"`),
     ]);
+    // A device API and the embedded broker on the host; the guest's agent is registered with them.
+    backend = await startTestBackend();
+    api = new DeviceApi(backend);
+    await api.start();
+    const { applianceId, applianceToken } = await api.createAppliance();
+    mkdirSync(join(appliance.share, 'agent'), { recursive: true });
+    writeIdentity(join(appliance.share, 'agent'), {
+      applianceId,
+      applianceToken,
+      tokenExpiresAt: new Date(Date.now() + 60 * 86400_000).toISOString(),
+      backendUrl: api.url.replace('127.0.0.1', GUEST_HOST),
+      mqtt: { url: backend.urls.mqtt.replace('127.0.0.1', GUEST_HOST), clientId: applianceId, topic: taskTopic(applianceId) },
+      registeredAt: new Date().toISOString(),
+    });
     log(`base image and payloads ready in ${((Date.now() - t) / 1000).toFixed(0)} s`);
   });
 
-  after(() => log(`appliance files kept in ${work}/appliance (serial logs, share/out)`));
+  after(async () => {
+    await api?.stop();
+    await backend?.cleanup();
+    log(`appliance files kept in ${work}/appliance (serial logs, share/out)`);
+  });
 
   it('1. install into the inactive slot, trial boot, health check + commit, still the new slot after reboot', () =>
     timed('install, try, commit', async () => {
       const b1 = await appliance.boot(`
         useradd -u 1500 -m alice && echo 'alice:s3cret-pw' | chpasswd
         echo appliance-7 >/etc/hostname
-        ${install('v2.tar.zst', '2.0.0')}`);
+        setup_agent
+        ${install('v2.tar.zst', '2.0.0')}
+        arrange_trial vm-up-2 2.0.0`);
       expectBooted(b1, 'A', 'A');
       stepOk(b1);
       const installed = b1.json<{ version: string; durationMs: number }>('install.json');
@@ -106,13 +140,17 @@ describe('twinroot-slot on a booted appliance (QEMU)', { timeout: 60 * 60_000 },
         getcap /opt/twinroot-test/cap-true >$OUT/cap
         getfattr --only-values -n user.twinroot /opt/twinroot-test/xattr >$OUT/xattr
         getfacl -cp /opt/twinroot-test/acl >$OUT/acl
+        # The agent starts, sees the trial, runs the health checks, commits and reports.
+        run_agent_until_settled
         twinroot-slot health-check --json >$OUT/health.json
-        twinroot-slot commit --json >$OUT/commit.json`);
+        twinroot-slot status --json >$OUT/status-after.json`);
       const s2 = expectBooted(b2, 'B', 'A');
       assert.equal(s2.trial, true);
       stepOk(b2);
       assert.equal(b2.json<{ ok: boolean }>('health.json').ok, true);
-      assert.equal(b2.json<{ committedSlot: string }>('commit.json').committedSlot, 'B');
+      assert.equal(b2.json<Status>('status-after.json').committedSlot, 'B', `the agent did not commit; agent log:\n${b2.file('agent.log').slice(-3000)}`);
+      const result = await resultOf('vm-up-2', 'succeeded');
+      assert.deepEqual(result.detail, { slot: 'B', version: '2.0.0', committed: true, checks: 3 });
 
       const b3 = await appliance.boot(`
         getent passwd alice >$OUT/alice; grep '^alice:' /etc/shadow | cut -d: -f2 >$OUT/alice-hash
@@ -146,28 +184,38 @@ describe('twinroot-slot on a booted appliance (QEMU)', { timeout: 60 * 60_000 },
       assert.equal(s.slots.B.version, '2.0.0');
     }));
 
-  it('3a. a new slot whose kernel panics: the next boot is the old slot', () =>
+  it('3a. a new slot whose kernel panics: the next boot is the old slot, and the agent reports the failure', () =>
     timed('kernel panic falls back', async () => {
-      const b = await appliance.boot(install('panics.tar.zst', '3.0.0'));
+      const b = await appliance.boot(`${install('panics.tar.zst', '3.0.0')}\narrange_trial vm-up-panic 3.0.0`);
       expectBooted(b, 'A', 'A');
       stepOk(b);
       const panic = await appliance.boot('true');
       assert.match(panic.serial, /Kernel panic/);
       assert.match(panic.serial, /twinroot\.slot=B|Attempted to kill init/);
-      const s = expectBooted(await appliance.boot('true'), 'A', 'A');
+      const back = await appliance.boot('run_agent_until_settled');
+      const s = expectBooted(back, 'A', 'A');
+      stepOk(back);
       assert.equal(s.nextBoot, null);
       assert.equal(s.slots.B.version, '3.0.0');
+      const result = await resultOf('vm-up-panic', 'failed');
+      assert.equal(result.error?.code, 'trial_boot_failed');
+      assert.match(result.error!.message, /slot B \(version 3\.0\.0\) did not come up; the appliance is back on committed slot A/);
     }));
 
-  it('3b. a new slot whose health check fails rolls back to the old slot', () =>
+  it('3b. a new slot whose health check fails: the agent rolls back, reboots and reports the failure', () =>
     timed('failed health check rolls back', async () => {
-      stepOk(await appliance.boot(install('unhealthy.tar.zst', '4.0.0')));
+      stepOk(await appliance.boot(`${install('unhealthy.tar.zst', '4.0.0')}\narrange_trial vm-up-unhealthy 4.0.0`));
+      // The agent's reboot ends this boot (and this step).
       const trial = await appliance.boot(`
-        if twinroot-slot health-check --json >$OUT/health.json; then twinroot-slot commit; else twinroot-slot rollback --reboot; fi`);
+        twinroot-slot health-check --json >$OUT/health.json
+        start_agent; sleep 600`);
       expectBooted(trial, 'B', 'A');
       const health = trial.json<{ ok: boolean; checks: { name: string; ok: boolean; output: string }[] }>('health.json');
       assert.equal(health.ok, false);
       assert.deepEqual(health.checks.filter((c) => !c.ok).map((c) => c.name), ['50-appliance-service']);
+      const result = await resultOf('vm-up-unhealthy', 'failed');
+      assert.equal(result.error?.code, 'health_check_failed');
+      assert.match(result.error!.message, /50-appliance-service: appliance service is not running/);
       expectBooted(await appliance.boot('true'), 'A', 'A');
     }));
 

@@ -19,7 +19,7 @@ async function main(): Promise<number> {
   const config = loadAgentConfig(values.config);
   const log = createLogger(config.logFile, config.logLevel);
   const agent = await startAgent(config, log);
-  log.info({ applianceId: agent.identity().applianceId, pid: process.pid }, 'agent started');
+  log.info({ applianceId: agent.identity().applianceId, pid: process.pid, bootCheck: agent.bootCheck }, 'agent started');
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
