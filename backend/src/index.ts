@@ -1,5 +1,13 @@
-export { startBackend, type Backend } from './server.js';
+export { startBackend, type Backend, type StartOptions } from './server.js';
 export { loadConfig, ConfigError } from './config/load.js';
 export { CONFIG_KEYS, envName, type Config } from './config/keys.js';
-export { hashApplianceToken, newApplianceToken, applianceTokenMatches } from './auth/appliance-token.js';
+export { hashApplianceToken, newApplianceToken, applianceTokenMatches, applianceIdOfToken } from './auth/appliance-token.js';
 export { tableNames, TABLES } from './store/tables.js';
+export { systemClock, type Clock } from './clock.js';
+export { decideDue, nextDueAt, TASK_POLICIES, type DueDecision } from './domain/task-policy.js';
+export { applyResult, needsVerification } from './domain/task-result.js';
+export { judgeHeartbeat } from './domain/heartbeat-rules.js';
+export { applianceStatus, HEARTBEAT_INTERVAL_S, PRESENCE_TIMEOUT_S } from './domain/appliance-record.js';
+export type { TaskRecord } from './domain/task-record.js';
+export type { StoredAppliance, StoredTask, ReleaseRecord } from './store/store.js';
+export { slotOf } from './sweeps/scheduler.js';

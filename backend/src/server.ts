@@ -13,6 +13,23 @@ import { connectExternalBroker } from './broker/external.js';
 import type { ApplianceCredentialCheck, TaskBroker } from './broker/types.js';
 import { applianceTokenMatches } from './auth/appliance-token.js';
 import { healthPlugin } from './http/health.js';
+import { systemClock, type Clock } from './clock.js';
+import { createMetrics, instrumentDynamo, type Metrics } from './metrics.js';
+import { Store } from './store/store.js';
+import { RegisterTokens } from './auth/register-token.js';
+import type { Faults, ServiceContext } from './services/context.js';
+import { TaskService } from './services/tasks.js';
+import { ApplianceService } from './services/appliances.js';
+import { Sweeps } from './sweeps/sweeps.js';
+import { Leases } from './sweeps/lease.js';
+import { SweepScheduler } from './sweeps/scheduler.js';
+import { installValidation } from './http/validation.js';
+import { installOpenApi } from './http/openapi.js';
+import { metricsPlugin } from './http/metrics.js';
+import { deviceRoutes } from './http/routes/device.js';
+import { customerRoutes } from './http/routes/customers.js';
+import { applianceRoutes } from './http/routes/appliances.js';
+import type { ApiDeps } from './http/deps.js';
 
 export interface Backend {
   app: FastifyInstance;
@@ -22,8 +39,25 @@ export interface Backend {
   broker: TaskBroker;
   urls: { http: string; mqtt: string; dynamodb: string };
   operatorKey: string;
+  /** Typed data access over the tables. */
+  data: Store;
+  services: { tasks: TaskService; appliances: ApplianceService };
+  registerTokens: RegisterTokens;
+  sweeps: Sweeps;
+  scheduler: SweepScheduler;
+  metrics: Metrics;
+  clock: Clock;
   close(): Promise<void>;
 }
+
+export interface StartOptions {
+  /** The time source (tests move a manual clock). */
+  clock?: Clock;
+  /** Crash-test hooks (see services/context.ts). */
+  faults?: Faults;
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** The operator key: from config, or generated once and kept (0600) in the data directory. */
 function resolveOperatorKey(config: Config, dataDir: string): string {
@@ -41,10 +75,13 @@ function resolveOperatorKey(config: Config, dataDir: string): string {
  * external), and the HTTP API. Everything started is closed again, in reverse order, by close()
  * — also when a later step of the start fails.
  */
-export async function startBackend(config: Config): Promise<Backend> {
+export async function startBackend(config: Config, opts: StartOptions = {}): Promise<Backend> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
   const app = Fastify({ logger: { level: config.logLevel }, requestIdHeader: 'x-request-id', bodyLimit: 1024 * 1024 });
+  const clock = opts.clock ?? systemClock;
+  const metrics = createMetrics();
+  installValidation(app);
   const closers: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const c of closers.reverse()) {
@@ -68,6 +105,7 @@ export async function startBackend(config: Config): Promise<Backend> {
       endpoint = config.dynamodbEndpoint === 'aws' ? null : config.dynamodbEndpoint;
     }
     const store = createStoreClients({ endpoint, region: config.dynamodbRegion });
+    instrumentDynamo(store.raw, metrics);
     closers.push(async () => store.raw.destroy());
     const tables = tableNames(config.dynamodbTablePrefix);
     const created = await ensureTables(store.raw, tables);
@@ -93,11 +131,31 @@ export async function startBackend(config: Config): Promise<Backend> {
           });
     closers.push(() => broker.close());
 
+    const data = new Store(store.doc, tables);
+    const ctx: ServiceContext = { store: data, broker, clock, metrics, log: app.log, faults: opts.faults };
+    const tasks = new TaskService(ctx);
+    const appliances = new ApplianceService(ctx, tasks, () => broker.url);
+    const registerTokens = RegisterTokens.fromFile(config.registerTokenKeyFile || join(dataDir, 'register-token-key.pem'), !config.registerTokenKeyFile);
+    const operatorKey = resolveOperatorKey(config, dataDir);
+    const sweeps = new Sweeps(ctx, appliances, tasks);
+    const leases = new Leases(store.doc, tables.leases, `backend-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const scheduler = new SweepScheduler(sweeps, leases, clock, metrics, app.log);
+    const deps: ApiDeps = { ctx, tasks, appliances, registerTokens, operatorKey };
+
+    await installOpenApi(app, VERSION);
     await app.register(healthPlugin({ dynamo: store.raw, storeEndpoint: endpoint ?? `aws:${config.dynamodbRegion}`, broker }));
+    await app.register(metricsPlugin(metrics, broker));
+    await app.register(deviceRoutes(deps));
+    await app.register(customerRoutes(deps));
+    await app.register(applianceRoutes(deps));
     closers.push(() => app.close());
     await app.listen({ host: config.httpHost, port: config.httpPort });
     const { port } = app.server.address() as AddressInfo;
     const http = config.publicUrl || `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${port}`;
+    if (config.sweepSchedule !== 'off') {
+      scheduler.start(config.sweepSchedule);
+      closers.push(() => scheduler.stop());
+    }
 
     return {
       app,
@@ -106,7 +164,14 @@ export async function startBackend(config: Config): Promise<Backend> {
       tables,
       broker,
       urls: { http, mqtt: broker.url, dynamodb: endpoint ?? `aws:${config.dynamodbRegion}` },
-      operatorKey: resolveOperatorKey(config, dataDir),
+      operatorKey,
+      data,
+      services: { tasks, appliances },
+      registerTokens,
+      sweeps,
+      scheduler,
+      metrics,
+      clock,
       close,
     };
   } catch (err) {

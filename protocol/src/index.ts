@@ -9,3 +9,4 @@ export * from './topics.js';
 export * from './version.js';
 export * from './validate.js';
 export * from './decode-task.js';
+export * from './api.js';

@@ -1,10 +1,10 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig, startBackend, type Backend } from '@twinroot/backend';
+import { loadConfig, startBackend, type Backend, type StartOptions } from '@twinroot/backend';
 
 /** Starts the whole embedded stack on free ports with its data in a fresh temp directory. */
-export async function startTestBackend(overrides: Record<string, string> = {}, dataDir?: string): Promise<Backend & { dataDir: string; cleanup(): Promise<void> }> {
+export async function startTestBackend(overrides: Record<string, string> = {}, dataDir?: string, opts: StartOptions = {}): Promise<Backend & { dataDir: string; cleanup(): Promise<void> }> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'twinroot-test-'));
   const config = loadConfig({
     env: {
@@ -13,10 +13,11 @@ export async function startTestBackend(overrides: Record<string, string> = {}, d
       TWINROOT_MQTT_PORT: '0',
       TWINROOT_EMBEDDED_DYNAMODB_PORT: '0',
       TWINROOT_LOG_LEVEL: process.env.TWINROOT_LOG_LEVEL ?? 'silent',
+      TWINROOT_SWEEP_SCHEDULE: 'off',
       ...overrides,
     },
   });
-  const backend = await startBackend(config);
+  const backend = await startBackend(config, opts);
   return {
     ...backend,
     dataDir: dir,

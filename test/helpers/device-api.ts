@@ -39,7 +39,7 @@ export class DeviceApi {
   /** Creates an appliance directly (as registration would) and returns its identity. */
   async createAppliance(): Promise<{ applianceId: string; applianceToken: string }> {
     const applianceId = randomUUID();
-    const applianceToken = newApplianceToken();
+    const applianceToken = newApplianceToken(applianceId);
     await this.backend.store.doc.send(new PutCommand({ TableName: this.backend.tables.appliances, Item: { applianceId, tokenHash: hashApplianceToken(applianceToken) } }));
     this.tokens.set(applianceToken, applianceId);
     return { applianceId, applianceToken };
@@ -76,7 +76,7 @@ export class DeviceApi {
     app.post('/v1/appliances/:id/token', async (req, reply) => {
       const who = this.who(req.headers.authorization);
       if (!who || who !== (req.params as { id: string }).id) return reply.code(403).send({ error: 'forbidden' });
-      const applianceToken = newApplianceToken();
+      const applianceToken = newApplianceToken(who);
       this.tokens.set(applianceToken, who);
       await this.backend.store.doc.send(new PutCommand({ TableName: this.backend.tables.appliances, Item: { applianceId: who, tokenHash: hashApplianceToken(applianceToken) } }));
       this.refreshes += 1;

@@ -9,7 +9,7 @@ import { connectTestClient } from '../helpers/crt-client.js';
 
 let backend: Awaited<ReturnType<typeof startTestBackend>>;
 const applianceId = randomUUID();
-const token = newApplianceToken();
+const token = newApplianceToken(applianceId);
 
 before(async () => {
   backend = await startTestBackend();
@@ -24,7 +24,7 @@ test('GET /healthz reports store and broker up', async () => {
   const body = (await res.json()) as { status: string; store: { status: string; tables: number }; broker: { status: string; mode: string } };
   assert.equal(body.status, 'ok');
   assert.equal(body.store.status, 'up');
-  assert.equal(body.store.tables, 4, 'the migration created the four core tables');
+  assert.equal(body.store.tables, 5, 'the migration created the five tables');
   assert.equal(body.broker.status, 'up');
   assert.equal(body.broker.mode, 'embedded');
 });

@@ -25,7 +25,7 @@ test('a backend using another process\'s DynamoDB endpoint shares its tables', a
     assert.equal(second.urls.dynamodb, first.urls.dynamodb);
     const res = await fetch(`${second.urls.http}/healthz`);
     assert.equal(res.status, 200);
-    assert.equal(((await res.json()) as { store: { tables: number } }).store.tables, 4);
+    assert.equal(((await res.json()) as { store: { tables: number } }).store.tables, 5);
   } finally {
     await second.cleanup();
     await first.cleanup();

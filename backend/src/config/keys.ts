@@ -3,7 +3,7 @@
  * README's configuration table are all made from it. File keys are camelCase; each key's
  * environment variable is TWINROOT_ + its SCREAMING_SNAKE name.
  */
-export type KeyType = 'string' | 'port' | 'url-or-mode' | 'level' | 'path' | 'secret';
+export type KeyType = 'string' | 'port' | 'url-or-mode' | 'level' | 'path' | 'secret' | 'cron';
 
 export interface KeySpec {
   type: KeyType;
@@ -17,6 +17,8 @@ export const CONFIG_KEYS = {
   publicUrl: { type: 'string', default: '', help: 'Base URL appliances use to reach the API; empty: http://httpHost:port.' },
   dataDir: { type: 'path', default: '.twinroot/data', help: 'Local state: embedded DynamoDB files, artifact store, generated dev keys.' },
   logLevel: { type: 'level', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
+  registerTokenKeyFile: { type: 'path', default: '', help: 'Ed25519 private key (PEM) that signs register tokens; empty: generated once and kept in dataDir/register-token-key.pem.' },
+  sweepSchedule: { type: 'cron', default: '*/5 * * * *', help: 'When the presence, heartbeat and task sweeps run (cron expression), or "off" (another instance runs them; tests drive them by hand).' },
   operatorKey: { type: 'secret', default: '', help: 'Bearer key for the operator API; empty: generated once and kept in dataDir/operator-key.' },
   dynamodbEndpoint: { type: 'url-or-mode', default: 'embedded', help: '"embedded" (dynalite in-process), "aws" (AWS DynamoDB, default credential chain), or an http(s) URL of a DynamoDB-API server.' },
   dynamodbRegion: { type: 'string', default: 'us-east-1', help: 'AWS region of the DynamoDB tables.' },

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import cron from 'node-cron';
 import { CONFIG_KEYS, envName, type Config, type ConfigKey, type KeySpec } from './keys.js';
 
 export class ConfigError extends Error {
@@ -35,6 +36,10 @@ function parseValue(key: ConfigKey, spec: KeySpec, raw: unknown, source: string)
       }
       return raw;
     }
+    case 'cron':
+      if (raw === 'off') return raw;
+      if (typeof raw !== 'string' || !cron.validate(raw)) throw new ConfigError(`${where}: expected a cron expression (e.g. "*/5 * * * *") or "off", got ${shown}`);
+      return raw;
     case 'string':
     case 'path':
     case 'secret':

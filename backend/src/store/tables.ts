@@ -1,5 +1,6 @@
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   ListTablesCommand,
   waitUntilTableExists,
   type CreateTableCommandInput,
@@ -15,17 +16,26 @@ export const TABLES = {
     key: 'applianceId',
     indexes: [
       { name: 'byCustomer', hash: 'customerId', range: 'applianceId' },
+      { name: 'byRegion', hash: 'region', range: 'applianceId' },
+      // Sparse: only connected appliances carry presenceShard/presenceDueAt (when they go silent).
       { name: 'byPresenceDue', hash: 'presenceShard', range: 'presenceDueAt' },
+      // When the next heartbeat task is due.
+      { name: 'byHeartbeatDue', hash: 'hbShard', range: 'hbDueAt' },
     ],
   },
   tasks: {
     key: 'taskId',
     indexes: [
+      // An appliance's timeline without its heartbeat tasks (they carry no applianceId).
       { name: 'byAppliance', hash: 'applianceId', range: 'createdAt' },
+      // Supersede checks: tasks of one appliance and one type ("<applianceId>#<taskType>").
+      { name: 'byApplianceType', hash: 'applianceType', range: 'createdAt' },
+      // Sparse: only tasks that still need attention (publish, resend, time out) carry dueShard/dueAt.
       { name: 'byDue', hash: 'dueShard', range: 'dueAt' },
     ],
   },
   customers: { key: 'customerId', indexes: [] },
+  releases: { key: 'releaseId', indexes: [] },
   leases: { key: 'name', indexes: [] },
 } as const;
 
@@ -62,6 +72,17 @@ function createInput(name: string, def: (typeof TABLES)[TableName]): CreateTable
   };
 }
 
+/** Refuses to run on a table made by an older version that lacks an index this one reads. */
+async function ensureIndexes(client: DynamoDBClient, name: string, def: (typeof TABLES)[TableName]): Promise<void> {
+  if (def.indexes.length === 0) return;
+  const out = await client.send(new DescribeTableCommand({ TableName: name }));
+  const have = new Set((out.Table?.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName));
+  const missing = def.indexes.filter((ix) => !have.has(ix.name)).map((ix) => ix.name);
+  if (missing.length > 0) {
+    throw new Error(`table ${name} lacks index ${missing.join(', ')} (made by an older twinroot): add it with UpdateTable, or start from an empty data directory`);
+  }
+}
+
 async function listAllTables(client: DynamoDBClient): Promise<Set<string>> {
   const names = new Set<string>();
   let start: string | undefined;
@@ -79,7 +100,10 @@ export async function ensureTables(client: DynamoDBClient, names: TableNames): P
   const created: string[] = [];
   for (const [table, def] of Object.entries(TABLES) as [TableName, (typeof TABLES)[TableName]][]) {
     const name = names[table];
-    if (existing.has(name)) continue;
+    if (existing.has(name)) {
+      await ensureIndexes(client, name, def);
+      continue;
+    }
     try {
       await client.send(new CreateTableCommand(createInput(name, def)));
       created.push(name);

@@ -1,0 +1,63 @@
+import type { ApplianceStatus, DesiredService, Slot } from '@twinroot/protocol';
+
+/** An appliance as stored (the appliances table item). */
+export interface ApplianceRecord {
+  applianceId: string;
+  customerId: string;
+  region: string;
+  hostname: string;
+  cpu: string;
+  memoryMb: number;
+  ip: string;
+  version: string;
+  bootedSlot: Slot;
+  committedSlot: Slot;
+  trial: boolean;
+  services: { name: string; status: string }[];
+  uptimeS?: number;
+  tokenHash: string;
+  tokenExpiresAt: string;
+  registeredAt: string;
+  lastSeenAt: string;
+  connection: 'connected' | 'disconnected';
+  disconnectedAt?: string;
+  presenceShard?: string;
+  presenceDueAt?: string;
+  hbShard?: string;
+  hbDueAt?: string;
+  upgrade?: { taskId: string; version: string; releaseId: string; mode: string };
+  lastUpgrade?: { taskId: string; version: string; at: string };
+  rollback?: { detectedAt: string; fromVersion: string; toVersion: string; taskId?: string };
+  desiredServices?: Record<string, DesiredService>;
+  /** Set with the verified upgrade's task id until the recorded services' reinstall tasks are queued. */
+  pendingReinstall?: string;
+}
+
+/** The one status shown to operators, most pressing first. */
+export function applianceStatus(a: Pick<ApplianceRecord, 'connection' | 'upgrade' | 'rollback'>): ApplianceStatus {
+  if (a.connection === 'disconnected') return 'disconnected';
+  if (a.upgrade) return 'upgrading';
+  if (a.rollback) return 'rolled_back';
+  return 'connected';
+}
+
+/** The same rule as a DynamoDB filter, for listing by status. */
+export function statusFilter(status: ApplianceStatus): { expression: string; names: Record<string, string>; values: Record<string, unknown> } {
+  const names = { '#c': 'connection' };
+  switch (status) {
+    case 'disconnected':
+      return { expression: '#c = :disc', names, values: { ':disc': 'disconnected' } };
+    case 'upgrading':
+      return { expression: '#c = :conn AND attribute_exists(upgrade)', names, values: { ':conn': 'connected' } };
+    case 'rolled_back':
+      return { expression: '#c = :conn AND attribute_not_exists(upgrade) AND attribute_exists(rollback)', names, values: { ':conn': 'connected' } };
+    case 'connected':
+      return { expression: '#c = :conn AND attribute_not_exists(upgrade) AND attribute_not_exists(rollback)', names, values: { ':conn': 'connected' } };
+  }
+}
+
+/** Presence: three missed five-minute heartbeats make an appliance disconnected. */
+export const HEARTBEAT_INTERVAL_S = 5 * 60;
+export const PRESENCE_TIMEOUT_S = 3 * HEARTBEAT_INTERVAL_S;
+/** Disconnected appliances still get a heartbeat task, less often, so one that comes back is noticed. */
+export const DISCONNECTED_HEARTBEAT_INTERVAL_S = 15 * 60;

@@ -1,0 +1,26 @@
+import type { FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+
+/** The OpenAPI document (GET /docs/json) made from the route schemas, and Swagger UI at /docs (served locally). */
+export async function installOpenApi(app: FastifyInstance, version: string): Promise<void> {
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'twinroot backend', version, description: 'Device API (appliance token) and operator API (operator key) of twinroot.' },
+      components: {
+        securitySchemes: {
+          operatorKey: { type: 'http', scheme: 'bearer', description: 'The operator key (config operatorKey; printed by npm start)' },
+          applianceToken: { type: 'http', scheme: 'bearer', description: 'The appliance token returned by /v1/register' },
+        },
+      },
+      tags: [
+        { name: 'device', description: 'Called by appliances' },
+        { name: 'customers', description: 'Operator: customers and register tokens' },
+        { name: 'appliances', description: 'Operator: the fleet and its tasks' },
+        { name: 'health', description: 'Health and metrics' },
+      ],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+}

@@ -1,0 +1,209 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import {
+  Appliance,
+  ApiError,
+  compile,
+  CreateTaskRequest,
+  DesiredService,
+  Id,
+  ListAppliancesQuery,
+  Page,
+  RollbackRequest,
+  ServiceCode,
+  TASK_BODY_SCHEMAS,
+  TaskCreated,
+  TaskView,
+  UpgradeRequest,
+  type TaskType,
+} from '@twinroot/protocol';
+import { randomUUID } from 'node:crypto';
+import { statusFilter } from '../../domain/appliance-record.js';
+import { isTerminal } from '../../domain/task-record.js';
+import type { StoredAppliance } from '../../store/store.js';
+import { operatorAuth } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { badRequest, conflict, notFound } from '../errors.js';
+import { decodePageToken, encodePageToken } from '../pagination.js';
+import { applianceView, taskView } from '../views.js';
+
+const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
+const security = [{ operatorKey: [] }];
+const errors = { 400: ApiError, 401: ApiError, 404: ApiError, 409: ApiError };
+const created = { 202: TaskCreated, ...errors };
+const bodyValidators = Object.fromEntries(Object.entries(TASK_BODY_SCHEMAS).map(([k, s]) => [k, compile(s)])) as Record<TaskType, (v: unknown) => { ok: boolean; error?: string }>;
+
+/** Operator API: appliances, their tasks, upgrade/rollback of one appliance, recorded services. */
+export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
+  const { ctx } = deps;
+
+  async function appliance(id: string): Promise<StoredAppliance> {
+    const a = await ctx.store.appliances.get(id, false);
+    if (!a) throw notFound(`no appliance ${id}`);
+    return a;
+  }
+
+  async function send(applianceId: string, taskType: TaskType, body: Record<string, unknown>, createdBy: string, taskId?: string) {
+    const v = bodyValidators[taskType](body);
+    if (!v.ok) throw badRequest('bad_task_body', `body: ${v.error}`);
+    const t = await deps.tasks.create({ applianceId, taskType, body, createdBy, taskId });
+    return { taskId: t.taskId, status: t.status };
+  }
+
+  return async (app) => {
+    app.addHook('onRequest', operatorAuth(deps.operatorKey));
+
+    app.get(
+      '/v1/appliances',
+      { schema: { tags: ['appliances'], summary: 'List appliances (filter by customer, region, status, version)', querystring: ListAppliancesQuery, security, response: { 200: Page(Appliance), ...errors } } },
+      async (req) => {
+        const q = req.query as { customerId?: string; region?: string; status?: Parameters<typeof statusFilter>[0]; version?: string; limit: number; nextToken?: string };
+        let filter = q.status ? statusFilter(q.status) : undefined;
+        if (q.version) {
+          filter = filter
+            ? { expression: `${filter.expression} AND version = :ver`, names: filter.names, values: { ...filter.values, ':ver': q.version } }
+            : { expression: 'version = :ver', names: {}, values: { ':ver': q.version } };
+        }
+        const page = await ctx.store.listAppliances({
+          customerId: q.customerId,
+          region: q.region,
+          filter,
+          limit: q.limit,
+          start: decodePageToken(q.nextToken, ['applianceId', 'customerId', 'region']),
+        });
+        const nextToken = encodePageToken(page.next);
+        return { items: page.items.map((a) => applianceView(a)), ...(nextToken ? { nextToken } : {}) };
+      },
+    );
+
+    app.get(
+      '/v1/appliances/:id',
+      { schema: { tags: ['appliances'], summary: 'One appliance, with its current task', params: IdParams, security, response: { 200: Appliance, ...errors } } },
+      async (req) => {
+        const a = await appliance((req.params as { id: string }).id);
+        const recent = await ctx.store.tasksOfAppliance(a.applianceId, 20);
+        return applianceView(a, recent.items.find((t) => !isTerminal(t.status)));
+      },
+    );
+
+    app.get(
+      '/v1/appliances/:id/tasks',
+      {
+        schema: {
+          tags: ['appliances'],
+          summary: "An appliance's tasks, newest first (heartbeat tasks are not listed)",
+          params: IdParams,
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })), nextToken: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: false }),
+          security,
+          response: { 200: Page(TaskView), ...errors },
+        },
+      },
+      async (req) => {
+        const a = await appliance((req.params as { id: string }).id);
+        const q = req.query as { limit: number; nextToken?: string };
+        const page = await ctx.store.tasksOfAppliance(a.applianceId, q.limit, decodePageToken(q.nextToken, ['taskId', 'applianceId', 'createdAt']));
+        const nextToken = encodePageToken(page.next);
+        return { items: page.items.map(taskView), ...(nextToken ? { nextToken } : {}) };
+      },
+    );
+
+    app.get(
+      '/v1/tasks/:taskId',
+      { schema: { tags: ['appliances'], summary: 'One task with its timeline', params: Type.Object({ taskId: Id }, { additionalProperties: false }), security, response: { 200: TaskView, ...errors } } },
+      async (req) => {
+        const t = await ctx.store.tasks.get((req.params as { taskId: string }).taskId, false);
+        if (!t) throw notFound('no such task');
+        return taskView(t);
+      },
+    );
+
+    app.post(
+      '/v1/appliances/:id/tasks',
+      { schema: { tags: ['appliances'], summary: 'Send a heartbeat, collectLogs or reboot task', params: IdParams, body: CreateTaskRequest, security, response: created } },
+      async (req, reply) => {
+        const a = await appliance((req.params as { id: string }).id);
+        const body = req.body as { taskType: TaskType; body?: Record<string, unknown> };
+        return reply.code(202).send(await send(a.applianceId, body.taskType, body.body ?? {}, 'operator'));
+      },
+    );
+
+    app.post(
+      '/v1/appliances/:id/upgrade',
+      { schema: { tags: ['appliances'], summary: 'Upgrade one appliance to a release', params: IdParams, body: UpgradeRequest, security, response: created } },
+      async (req, reply) => {
+        const a = await appliance((req.params as { id: string }).id);
+        const body = req.body as { releaseId: string; mode?: string; notBefore?: string; allowDowngrade?: boolean };
+        const release = await ctx.store.releases.get(body.releaseId, false);
+        if (!release) throw notFound(`no release ${body.releaseId}`);
+        const mode = body.mode ?? 'install-reboot';
+        const taskId = randomUUID();
+        // Mark the upgrade on the appliance first (one at a time), then send the task.
+        const marked = await ctx.store.appliances.mutate(a.applianceId, (cur) =>
+          cur.upgrade ? null : { ...cur, upgrade: { taskId, version: release.version, releaseId: release.releaseId, mode } },
+        );
+        if (!marked?.changed) throw conflict('upgrade_in_progress', `appliance is already upgrading (task ${marked?.after.upgrade?.taskId})`);
+        try {
+          const out = await send(
+            a.applianceId,
+            'upgrade',
+            {
+              releaseId: release.releaseId,
+              version: release.version,
+              manifestUrl: release.manifestUrl,
+              mode,
+              ...(body.notBefore ? { notBefore: body.notBefore } : {}),
+              ...(body.allowDowngrade ? { allowDowngrade: true } : {}),
+            },
+            'operator',
+            taskId,
+          );
+          return reply.code(202).send(out);
+        } catch (err) {
+          await deps.appliances.upgradeEnded(a.applianceId, taskId);
+          throw err;
+        }
+      },
+    );
+
+    app.post(
+      '/v1/appliances/:id/rollback',
+      { schema: { tags: ['appliances'], summary: 'Roll one appliance back to its other slot', params: IdParams, body: Type.Optional(RollbackRequest), security, response: created } },
+      async (req, reply) => {
+        const a = await appliance((req.params as { id: string }).id);
+        const reboot = (req.body as { reboot?: boolean } | undefined)?.reboot ?? true;
+        return reply.code(202).send(await send(a.applianceId, 'rollback', { reboot }, 'operator'));
+      },
+    );
+
+    app.post(
+      '/v1/appliances/:id/services',
+      { schema: { tags: ['appliances'], summary: 'Record a service the appliance should run and install it now', params: IdParams, body: DesiredService, security, response: created } },
+      async (req, reply) => {
+        const a = await appliance((req.params as { id: string }).id);
+        const s = req.body as DesiredService;
+        await ctx.store.appliances.mutate(a.applianceId, (cur) => ({ ...cur, desiredServices: { ...(cur.desiredServices ?? {}), [s.serviceCode]: s } }));
+        return reply.code(202).send(await send(a.applianceId, 'installService', { ...s }, 'operator'));
+      },
+    );
+
+    app.delete(
+      '/v1/appliances/:id/services/:name',
+      {
+        schema: { tags: ['appliances'], summary: 'Forget a service and uninstall it', params: Type.Object({ id: Id, name: ServiceCode }, { additionalProperties: false }), security, response: created },
+      },
+      async (req, reply) => {
+        const { id, name } = req.params as { id: string; name: string };
+        const a = await appliance(id);
+        if (!a.desiredServices?.[name]) throw notFound(`service ${name} is not recorded for this appliance`);
+        await ctx.store.appliances.mutate(a.applianceId, (cur) => {
+          if (!cur.desiredServices?.[name]) return null;
+          const rest = { ...cur.desiredServices };
+          delete rest[name];
+          return { ...cur, desiredServices: rest };
+        });
+        return reply.code(202).send(await send(a.applianceId, 'uninstallService', { serviceCode: name }, 'operator'));
+      },
+    );
+  };
+}
+

@@ -1,0 +1,102 @@
+import { randomUUID } from 'node:crypto';
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { ApiError, CreateCustomerRequest, Customer, Id, Page, RegisterTokenRequest, RegisterTokenResponse } from '@twinroot/protocol';
+import { iso } from '../../clock.js';
+import { operatorAuth } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { badRequest, notFound } from '../errors.js';
+import { decodePageToken, encodePageToken } from '../pagination.js';
+import { customerView } from '../views.js';
+
+const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
+const security = [{ operatorKey: [] }];
+const errors = { 400: ApiError, 401: ApiError, 404: ApiError };
+export const DEFAULT_REGISTER_TOKEN_TTL_HOURS = 24 * 7;
+
+/** A time zone name Intl knows; an unknown one would make every maintenance window wrong. */
+function checkTimeZone(tz: string): void {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+  } catch {
+    throw badRequest('bad_time_zone', `unknown time zone ${JSON.stringify(tz)}`);
+  }
+}
+
+/** Operator API: customers and their register tokens. */
+export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
+  const { ctx } = deps;
+  return async (app) => {
+    app.addHook('onRequest', operatorAuth(deps.operatorKey));
+
+    app.post(
+      '/v1/customers',
+      { schema: { tags: ['customers'], summary: 'Create a customer', body: CreateCustomerRequest, security, response: { 201: Type.Object({ customerId: Id }), ...errors } } },
+      async (req, reply) => {
+        const body = req.body as CreateCustomerRequest;
+        if (body.maintenanceWindow) checkTimeZone(body.maintenanceWindow.timeZone);
+        const customerId = randomUUID();
+        await ctx.store.customers.create({
+          customerId,
+          name: body.name,
+          region: body.region,
+          canary: body.canary ?? false,
+          ...(body.maintenanceWindow ? { maintenanceWindow: body.maintenanceWindow } : {}),
+          createdAt: iso(ctx.clock.now()),
+          rev: 0,
+        });
+        return reply.code(201).send({ customerId });
+      },
+    );
+
+    app.get(
+      '/v1/customers',
+      {
+        schema: {
+          tags: ['customers'],
+          summary: 'List customers',
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })), nextToken: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: false }),
+          security,
+          response: { 200: Page(Customer), ...errors },
+        },
+      },
+      async (req) => {
+        const q = req.query as { limit: number; nextToken?: string };
+        const page = await ctx.store.listCustomers(q.limit, decodePageToken(q.nextToken, ['customerId']));
+        const nextToken = encodePageToken(page.next);
+        return { items: page.items.map(customerView), ...(nextToken ? { nextToken } : {}) };
+      },
+    );
+
+    app.get(
+      '/v1/customers/:id',
+      { schema: { tags: ['customers'], summary: 'One customer', params: IdParams, security, response: { 200: Customer, ...errors } } },
+      async (req) => {
+        const c = await ctx.store.customers.get((req.params as { id: string }).id);
+        if (!c) throw notFound('no such customer');
+        return customerView(c);
+      },
+    );
+
+    app.post(
+      '/v1/customers/:id/register-tokens',
+      {
+        schema: {
+          tags: ['customers'],
+          summary: "Issue a register token (JWT) that registers appliances into this customer and region",
+          params: IdParams,
+          body: Type.Optional(RegisterTokenRequest),
+          security,
+          response: { 201: RegisterTokenResponse, ...errors },
+        },
+      },
+      async (req, reply) => {
+        const c = await ctx.store.customers.get((req.params as { id: string }).id);
+        if (!c) throw notFound('no such customer');
+        const ttlHours = (req.body as { ttlHours?: number } | undefined)?.ttlHours ?? DEFAULT_REGISTER_TOKEN_TTL_HOURS;
+        const { token, expiresAt } = await deps.registerTokens.issue({ customerId: c.customerId, region: c.region }, ttlHours, ctx.clock.now());
+        return reply.code(201).send({ registerToken: token, expiresAt });
+      },
+    );
+  };
+}

@@ -1,0 +1,96 @@
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { ApiError, Heartbeat, Id, RegisterRequest, RegisterResponse, TaskResult, TokenRefreshResponse } from '@twinroot/protocol';
+import { RegisterTokenError } from '../../auth/register-token.js';
+import { applianceAuth } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { forbidden, notFound, unauthorized } from '../errors.js';
+
+const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
+const TaskParams = Type.Object({ taskId: Id }, { additionalProperties: false });
+const bearer = [{ applianceToken: [] }];
+const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError };
+
+/** The device API (DESIGN.md "HTTP API"): register, token refresh, heartbeat, task result. */
+export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
+  const { ctx } = deps;
+  return async (app) => {
+    app.post(
+      '/v1/register',
+      {
+        schema: {
+          tags: ['device'],
+          summary: 'Register an appliance with a register token (JWT); returns its id, token and MQTT settings',
+          body: RegisterRequest,
+          response: { 200: RegisterResponse, ...errors },
+        },
+      },
+      async (req) => {
+        const body = req.body as RegisterRequest;
+        let claims;
+        try {
+          claims = await deps.registerTokens.verify(body.registerToken, ctx.clock.now());
+        } catch (err) {
+          if (err instanceof RegisterTokenError) throw unauthorized(err.code, err.message);
+          throw err;
+        }
+        if (!(await ctx.store.customers.get(claims.customerId))) throw unauthorized('register_token_invalid', 'the customer of this register token no longer exists');
+        return deps.appliances.register(body, claims);
+      },
+    );
+
+    app.post(
+      '/v1/appliances/:id/token',
+      {
+        onRequest: applianceAuth(ctx.store, ctx.clock, 'id'),
+        schema: { tags: ['device'], summary: 'Replace the appliance token (the old one stops working)', params: IdParams, security: bearer, response: { 200: TokenRefreshResponse, ...errors } },
+      },
+      async (req) => deps.appliances.refreshToken(req.appliance!),
+    );
+
+    app.post(
+      '/v1/appliances/:id/heartbeat',
+      {
+        onRequest: applianceAuth(ctx.store, ctx.clock, 'id'),
+        schema: {
+          tags: ['device'],
+          summary: 'Report what the appliance runs; answers a heartbeat task when taskId is given',
+          params: IdParams,
+          body: Heartbeat,
+          security: bearer,
+          response: { 200: Type.Object({ ok: Type.Boolean(), status: Type.String(), finding: Type.String() }), ...errors },
+        },
+      },
+      async (req) => ({ ok: true, ...(await deps.appliances.heartbeat(req.appliance!, req.body as Heartbeat)) }),
+    );
+
+    app.post(
+      '/v1/tasks/:taskId/result',
+      {
+        onRequest: applianceAuth(ctx.store, ctx.clock),
+        schema: {
+          tags: ['device'],
+          summary: 'Report a task result (idempotent; stale and out-of-order results are ignored)',
+          params: TaskParams,
+          body: TaskResult,
+          security: bearer,
+          response: { 200: Type.Object({ ok: Type.Boolean(), applied: Type.Boolean(), status: Type.String(), reason: Type.Optional(Type.String()) }), ...errors },
+        },
+      },
+      async (req) => {
+        const { taskId } = req.params as { taskId: string };
+        const task = await ctx.store.tasks.get(taskId);
+        if (!task) throw notFound(`no task ${taskId}`);
+        if (task.ownerId !== req.appliance!.applianceId) throw forbidden('this task belongs to another appliance');
+        const { outcome, task: after } = await deps.tasks.applyResult(task, req.body as TaskResult);
+        if (after.taskType === 'upgrade' && (after.status === 'failed' || after.status === 'timed_out')) {
+          await deps.appliances.upgradeEnded(after.ownerId, after.taskId);
+        }
+        return outcome.kind === 'ignore'
+          ? { ok: true, applied: false, status: after.status, reason: outcome.reason }
+          : { ok: true, applied: true, status: after.status };
+      },
+    );
+  };
+}
+

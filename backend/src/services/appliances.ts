@@ -1,0 +1,214 @@
+import { randomUUID } from 'node:crypto';
+import { createHash } from 'node:crypto';
+import { taskTopic, type Heartbeat, type RegisterRequest, type RegisterResponse } from '@twinroot/protocol';
+import { iso } from '../clock.js';
+import {
+  DISCONNECTED_HEARTBEAT_INTERVAL_S,
+  HEARTBEAT_INTERVAL_S,
+  PRESENCE_TIMEOUT_S,
+} from '../domain/appliance-record.js';
+import { judgeHeartbeat } from '../domain/heartbeat-rules.js';
+import { isTerminal } from '../domain/task-record.js';
+import { hashApplianceToken, newApplianceToken } from '../auth/appliance-token.js';
+import type { RegisterClaims } from '../auth/register-token.js';
+import { shardOf } from '../store/shards.js';
+import type { StoredAppliance } from '../store/store.js';
+import { without } from '../store/versioned.js';
+import type { ServiceContext } from './context.js';
+import type { TaskService } from './tasks.js';
+
+export const APPLIANCE_TOKEN_TTL_DAYS = 60;
+/** Sweeps run on a fixed five-minute grid; due times are set this much early so a grid tick catches them. */
+const SWEEP_SLACK_S = 60;
+
+/** A heartbeat due time spread over the interval by appliance id, so a fleet is not pinged at once. */
+function spreadOffsetMs(applianceId: string, intervalS: number): number {
+  return createHash('sha1').update(applianceId).digest().readUInt32BE(4) % (intervalS * 1000);
+}
+
+/** Seen now: connected, and disconnected by the presence sweep if nothing is heard for three heartbeats. */
+function presence(now: number): { connection: 'connected'; presenceDueAt: string } {
+  return { connection: 'connected', presenceDueAt: iso(now + (PRESENCE_TIMEOUT_S - SWEEP_SLACK_S) * 1000) };
+}
+
+/**
+ * Appliances: registration, token refresh, heartbeats (presence, upgrade verification,
+ * rollback detection), and the presence and heartbeat sweeps' per-appliance steps.
+ */
+export class ApplianceService {
+  constructor(
+    private readonly ctx: ServiceContext,
+    private readonly tasks: TaskService,
+    private readonly mqttUrl: () => string,
+  ) {}
+
+  async register(req: RegisterRequest, claims: RegisterClaims): Promise<RegisterResponse> {
+    const now = this.ctx.clock.now();
+    const at = iso(now);
+    const applianceId = randomUUID();
+    const applianceToken = newApplianceToken(applianceId);
+    const tokenExpiresAt = iso(now + APPLIANCE_TOKEN_TTL_DAYS * 86400_000);
+    const record: StoredAppliance = {
+      applianceId,
+      customerId: claims.customerId,
+      region: claims.region,
+      hostname: req.hostname,
+      cpu: req.cpu,
+      memoryMb: req.memoryMb,
+      ip: req.ip,
+      version: req.version,
+      bootedSlot: req.slot,
+      committedSlot: req.slot,
+      trial: false,
+      services: [],
+      tokenHash: hashApplianceToken(applianceToken),
+      tokenExpiresAt,
+      registeredAt: at,
+      lastSeenAt: at,
+      ...presence(now),
+      presenceShard: shardOf(applianceId, 'presence#'),
+      hbShard: shardOf(applianceId, 'hb#'),
+      hbDueAt: iso(now + spreadOffsetMs(applianceId, HEARTBEAT_INTERVAL_S)),
+      desiredServices: {},
+      rev: 0,
+    };
+    if (!(await this.ctx.store.appliances.create(record))) throw new Error(`appliance id collision: ${applianceId}`);
+    this.ctx.log.info({ applianceId, customerId: claims.customerId, region: claims.region }, 'appliance registered');
+    return { applianceId, applianceToken, tokenExpiresAt, mqtt: { url: this.mqttUrl(), clientId: applianceId, topic: taskTopic(applianceId) } };
+  }
+
+  /** A new token replaces the old one atomically (the write is conditional on the appliance's rev). */
+  async refreshToken(a: StoredAppliance): Promise<{ applianceToken: string; tokenExpiresAt: string }> {
+    const now = this.ctx.clock.now();
+    const applianceToken = newApplianceToken(a.applianceId);
+    const tokenExpiresAt = iso(now + APPLIANCE_TOKEN_TTL_DAYS * 86400_000);
+    const r = await this.ctx.store.appliances.mutate(a.applianceId, (cur) => ({ ...cur, tokenHash: hashApplianceToken(applianceToken), tokenExpiresAt }), a);
+    if (!r) throw new Error('appliance vanished');
+    return { applianceToken, tokenExpiresAt };
+  }
+
+  /**
+   * A heartbeat: marks the appliance seen (and connected), records what it runs, finishes the
+   * heartbeat task it answers, verifies a pending upgrade, and detects a rollback. Task side
+   * effects happen before the appliance write, and each is idempotent, so a crash in between
+   * is repaired by the next heartbeat.
+   */
+  async heartbeat(a: StoredAppliance, hb: Heartbeat): Promise<{ status: string; finding: string }> {
+    this.ctx.metrics.heartbeats.inc();
+    const now = this.ctx.clock.now();
+    const at = iso(now);
+
+    if (hb.taskId) {
+      const t = await this.ctx.store.tasks.get(hb.taskId);
+      if (t && t.ownerId === a.applianceId && t.taskType === 'heartbeat' && !isTerminal(t.status)) {
+        await this.tasks.finish(t, 'succeeded');
+      }
+    }
+
+    const finding = judgeHeartbeat(a, hb);
+    if (finding.kind === 'upgrade-verified') {
+      const t = await this.ctx.store.tasks.get(finding.taskId);
+      if (t) await this.tasks.finish(t, 'succeeded', undefined, { detail: { ...(t.detail ?? {}), verifiedVersion: hb.version, verifiedSlot: hb.committedSlot } });
+    } else if (finding.kind === 'rollback-detected') {
+      await this.ctx.store.tasks.mutate(finding.taskId, (t) =>
+        t.rolledBack ? null : { ...t, rolledBack: { at, toVersion: finding.toVersion }, events: [...t.events, { at, status: 'rolled_back', note: `appliance back on ${finding.toVersion}` }] },
+      );
+      this.ctx.log.warn({ applianceId: a.applianceId, from: finding.fromVersion, to: finding.toVersion }, 'rollback detected');
+    }
+
+    let reconnected = false;
+    const r = await this.ctx.store.appliances.mutate(
+      a.applianceId,
+      (cur) => {
+        const f = judgeHeartbeat(cur, hb);
+        reconnected = cur.connection === 'disconnected';
+        let next: StoredAppliance = {
+          ...without(cur, 'disconnectedAt'),
+          version: hb.version,
+          bootedSlot: hb.bootedSlot,
+          committedSlot: hb.committedSlot,
+          trial: hb.trial,
+          services: hb.services,
+          uptimeS: hb.uptimeS,
+          lastSeenAt: at,
+          ...presence(now),
+          presenceShard: shardOf(cur.applianceId, 'presence#'),
+        };
+        if (reconnected) next = { ...next, hbShard: shardOf(cur.applianceId, 'hb#'), hbDueAt: iso(now + (HEARTBEAT_INTERVAL_S - SWEEP_SLACK_S) * 1000) };
+        if (f.kind === 'upgrade-verified') {
+          next = {
+            ...without(next, 'upgrade', 'rollback'),
+            lastUpgrade: { taskId: f.taskId, version: f.version, at },
+            // Re-install the recorded services; cleared once their tasks are queued.
+            ...(Object.keys(cur.desiredServices ?? {}).length > 0 ? { pendingReinstall: f.taskId } : {}),
+          };
+        } else if (f.kind === 'rollback-detected') {
+          next = { ...next, rollback: { detectedAt: at, fromVersion: f.fromVersion, toVersion: f.toVersion, taskId: f.taskId } };
+        }
+        return next;
+      },
+      a,
+    );
+    if (!r) throw new Error('appliance vanished');
+    if (reconnected) {
+      this.ctx.metrics.appliancePresence.inc({ to: 'connected' });
+      this.ctx.log.info({ applianceId: a.applianceId }, 'appliance reconnected');
+    }
+    await this.reinstallServices(r.after);
+    return { status: r.after.connection, finding: finding.kind };
+  }
+
+  /** Queues installService for every recorded service after a verified upgrade (once: the marker is cleared after). */
+  async reinstallServices(a: StoredAppliance): Promise<number> {
+    if (!a.pendingReinstall) return 0;
+    const services = Object.values(a.desiredServices ?? {});
+    for (const s of services) {
+      await this.tasks.create({ applianceId: a.applianceId, taskType: 'installService', body: { ...s }, createdBy: `upgrade:${a.pendingReinstall}` });
+    }
+    await this.ctx.store.appliances.mutate(a.applianceId, (cur) => (cur.pendingReinstall ? without(cur, 'pendingReinstall') : null));
+    return services.length;
+  }
+
+  /** Presence sweep step: an appliance whose presence deadline passed becomes disconnected. */
+  async markDisconnectedIfSilent(a: StoredAppliance): Promise<boolean> {
+    const now = this.ctx.clock.now();
+    const r = await this.ctx.store.appliances.mutate(
+      a.applianceId,
+      (cur) => {
+        if (cur.connection !== 'connected' || !cur.presenceDueAt || Date.parse(cur.presenceDueAt) > now) {
+          return cur.connection === 'disconnected' && cur.presenceDueAt ? without(cur, 'presenceShard', 'presenceDueAt') : null;
+        }
+        return { ...without(cur, 'presenceShard', 'presenceDueAt'), connection: 'disconnected', disconnectedAt: iso(now) };
+      },
+      a,
+    );
+    const went = !!r?.changed && r.before.connection === 'connected' && r.after.connection === 'disconnected';
+    if (went) {
+      this.ctx.metrics.appliancePresence.inc({ to: 'disconnected' });
+      this.ctx.log.warn({ applianceId: a.applianceId, lastSeenAt: a.lastSeenAt }, 'appliance disconnected: 3 heartbeats missed');
+    }
+    return went;
+  }
+
+  /** Heartbeat sweep step: claims the appliance's heartbeat slot, then sends the task. False if not due or taken. */
+  async sendHeartbeatIfDue(a: StoredAppliance): Promise<boolean> {
+    const now = this.ctx.clock.now();
+    const r = await this.ctx.store.appliances.mutate(
+      a.applianceId,
+      (cur) => {
+        if (!cur.hbDueAt || Date.parse(cur.hbDueAt) > now) return null;
+        const interval = cur.connection === 'connected' ? HEARTBEAT_INTERVAL_S : DISCONNECTED_HEARTBEAT_INTERVAL_S;
+        return { ...cur, hbShard: shardOf(cur.applianceId, 'hb#'), hbDueAt: iso(now + (interval - SWEEP_SLACK_S) * 1000) };
+      },
+      a,
+    );
+    if (!r?.changed) return false;
+    await this.tasks.create({ applianceId: a.applianceId, taskType: 'heartbeat', body: {}, createdBy: 'scheduler' });
+    return true;
+  }
+
+  /** Clears the appliance's in-flight upgrade when that upgrade task ends without being verified. */
+  async upgradeEnded(applianceId: string, taskId: string): Promise<void> {
+    await this.ctx.store.appliances.mutate(applianceId, (cur) => (cur.upgrade?.taskId === taskId ? without(cur, 'upgrade') : null));
+  }
+}

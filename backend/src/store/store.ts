@@ -1,0 +1,168 @@
+import { QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { TaskType } from '@twinroot/protocol';
+import type { ApplianceRecord } from '../domain/appliance-record.js';
+import type { TaskRecord } from '../domain/task-record.js';
+import type { TableNames } from './tables.js';
+import { VersionedTable } from './versioned.js';
+
+export type StoredAppliance = ApplianceRecord & { rev: number };
+export type StoredTask = TaskRecord;
+
+export interface CustomerRecord {
+  customerId: string;
+  name: string;
+  region: string;
+  canary: boolean;
+  maintenanceWindow?: unknown;
+  createdAt: string;
+  rev: number;
+}
+
+export interface ReleaseRecord {
+  releaseId: string;
+  version: string;
+  manifestUrl: string;
+  compatible?: string;
+  payloadSize?: number;
+  createdAt: string;
+  rev: number;
+}
+
+export interface PageOf<T> {
+  items: T[];
+  next?: Record<string, unknown>;
+}
+
+/** The backend's data access: typed tables plus the few queries the services need. */
+export class Store {
+  readonly appliances: VersionedTable<StoredAppliance>;
+  readonly tasks: VersionedTable<StoredTask>;
+  readonly customers: VersionedTable<CustomerRecord>;
+  readonly releases: VersionedTable<ReleaseRecord>;
+
+  constructor(
+    readonly doc: DynamoDBDocumentClient,
+    readonly tables: TableNames,
+  ) {
+    this.appliances = new VersionedTable(doc, tables.appliances, 'applianceId');
+    this.tasks = new VersionedTable(doc, tables.tasks, 'taskId');
+    this.customers = new VersionedTable(doc, tables.customers, 'customerId');
+    this.releases = new VersionedTable(doc, tables.releases, 'releaseId');
+  }
+
+  /** Items of a sparse due index whose due time has come, oldest first. */
+  async due<T>(table: 'tasks' | 'appliances', index: string, shardAttr: string, dueAttr: string, shard: string, nowIso: string, limit: number): Promise<T[]> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tables[table],
+        IndexName: index,
+        KeyConditionExpression: '#s = :s AND #d <= :now',
+        ExpressionAttributeNames: { '#s': shardAttr, '#d': dueAttr },
+        ExpressionAttributeValues: { ':s': shard, ':now': nowIso },
+        Limit: limit,
+      }),
+    );
+    return (out.Items ?? []) as T[];
+  }
+
+  /** An appliance's tasks, newest first (heartbeat tasks have their own index and are left out). */
+  async tasksOfAppliance(applianceId: string, limit: number, start?: Record<string, unknown>): Promise<PageOf<StoredTask>> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.tables.tasks,
+        IndexName: 'byAppliance',
+        KeyConditionExpression: 'applianceId = :a',
+        ExpressionAttributeValues: { ':a': applianceId },
+        ScanIndexForward: false,
+        Limit: limit,
+        ExclusiveStartKey: start,
+      }),
+    );
+    return { items: (out.Items ?? []) as StoredTask[], next: out.LastEvaluatedKey };
+  }
+
+  /** Tasks of one appliance and type created before (`older`) or after a given time. */
+  async tasksOfType(ownerId: string, taskType: TaskType, relation: 'before' | 'after', createdAt: string, onlyStatus?: string[]): Promise<StoredTask[]> {
+    const items: StoredTask[] = [];
+    let start: Record<string, unknown> | undefined;
+    const values: Record<string, unknown> = { ':k': `${ownerId}#${taskType}`, ':c': createdAt };
+    let filter: string | undefined;
+    if (onlyStatus) {
+      filter = `#st IN (${onlyStatus.map((_, i) => `:st${i}`).join(', ')})`;
+      onlyStatus.forEach((s, i) => (values[`:st${i}`] = s));
+    }
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({
+          TableName: this.tables.tasks,
+          IndexName: 'byApplianceType',
+          KeyConditionExpression: `applianceType = :k AND createdAt ${relation === 'before' ? '<' : '>'} :c`,
+          FilterExpression: filter,
+          ExpressionAttributeNames: filter ? { '#st': 'status' } : undefined,
+          ExpressionAttributeValues: values,
+          ExclusiveStartKey: start,
+        }),
+      );
+      items.push(...((out.Items ?? []) as StoredTask[]));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  /**
+   * Operator listing of appliances: by customer or region through an index, otherwise a
+   * paginated Scan (an operator request, never a periodic job). Filters are DynamoDB filters;
+   * pages are topped up until `limit` items or the end.
+   */
+  async listAppliances(opts: {
+    customerId?: string;
+    region?: string;
+    filter?: { expression: string; names: Record<string, string>; values: Record<string, unknown> };
+    limit: number;
+    start?: Record<string, unknown>;
+  }): Promise<PageOf<StoredAppliance>> {
+    const items: StoredAppliance[] = [];
+    let start = opts.start;
+    const conds: string[] = [];
+    const names: Record<string, string> = { ...(opts.filter?.names ?? {}) };
+    const values: Record<string, unknown> = { ...(opts.filter?.values ?? {}) };
+    let key: { index: string; expr: string } | undefined;
+    if (opts.customerId) {
+      key = { index: 'byCustomer', expr: 'customerId = :cust' };
+      values[':cust'] = opts.customerId;
+      if (opts.region) {
+        conds.push('#rg = :rg');
+        names['#rg'] = 'region';
+        values[':rg'] = opts.region;
+      }
+    } else if (opts.region) {
+      key = { index: 'byRegion', expr: '#rg = :rg' };
+      names['#rg'] = 'region';
+      values[':rg'] = opts.region;
+    }
+    if (opts.filter) conds.push(`(${opts.filter.expression})`);
+    const filter = conds.length > 0 ? conds.join(' AND ') : undefined;
+    for (let round = 0; round < 20 && items.length < opts.limit; round++) {
+      const common = {
+        TableName: this.tables.appliances,
+        FilterExpression: filter,
+        ExpressionAttributeNames: Object.keys(names).length > 0 ? names : undefined,
+        ExpressionAttributeValues: Object.keys(values).length > 0 ? values : undefined,
+        Limit: opts.limit - items.length,
+        ExclusiveStartKey: start,
+      };
+      const out = key
+        ? await this.doc.send(new QueryCommand({ ...common, IndexName: key.index, KeyConditionExpression: key.expr }))
+        : await this.doc.send(new ScanCommand(common));
+      items.push(...((out.Items ?? []) as StoredAppliance[]));
+      start = out.LastEvaluatedKey;
+      if (!start) break;
+    }
+    return { items, next: start };
+  }
+
+  async listCustomers(limit: number, start?: Record<string, unknown>): Promise<PageOf<CustomerRecord>> {
+    const out = await this.doc.send(new ScanCommand({ TableName: this.tables.customers, Limit: limit, ExclusiveStartKey: start }));
+    return { items: (out.Items ?? []) as CustomerRecord[], next: out.LastEvaluatedKey };
+  }
+}
