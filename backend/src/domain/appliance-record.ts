@@ -43,16 +43,16 @@ export function applianceStatus(a: Pick<ApplianceRecord, 'connection' | 'upgrade
 
 /** The same rule as a DynamoDB filter, for listing by status. */
 export function statusFilter(status: ApplianceStatus): { expression: string; names: Record<string, string>; values: Record<string, unknown> } {
-  const names = { '#c': 'connection' };
+  const names = { '#c': 'connection', '#u': 'upgrade', '#r': 'rollback' };
   switch (status) {
     case 'disconnected':
-      return { expression: '#c = :disc', names, values: { ':disc': 'disconnected' } };
+      return { expression: '#c = :disc', names: { '#c': 'connection' }, values: { ':disc': 'disconnected' } };
     case 'upgrading':
-      return { expression: '#c = :conn AND attribute_exists(upgrade)', names, values: { ':conn': 'connected' } };
+      return { expression: '#c = :conn AND attribute_exists(#u)', names: { '#c': 'connection', '#u': 'upgrade' }, values: { ':conn': 'connected' } };
     case 'rolled_back':
-      return { expression: '#c = :conn AND attribute_not_exists(upgrade) AND attribute_exists(rollback)', names, values: { ':conn': 'connected' } };
+      return { expression: '#c = :conn AND attribute_not_exists(#u) AND attribute_exists(#r)', names, values: { ':conn': 'connected' } };
     case 'connected':
-      return { expression: '#c = :conn AND attribute_not_exists(upgrade) AND attribute_not_exists(rollback)', names, values: { ':conn': 'connected' } };
+      return { expression: '#c = :conn AND attribute_not_exists(#u) AND attribute_not_exists(#r)', names, values: { ':conn': 'connected' } };
   }
 }
 

@@ -61,8 +61,8 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
         let filter = q.status ? statusFilter(q.status) : undefined;
         if (q.version) {
           filter = filter
-            ? { expression: `${filter.expression} AND version = :ver`, names: filter.names, values: { ...filter.values, ':ver': q.version } }
-            : { expression: 'version = :ver', names: {}, values: { ':ver': q.version } };
+            ? { expression: `${filter.expression} AND #ver = :ver`, names: { ...filter.names, '#ver': 'version' }, values: { ...filter.values, ':ver': q.version } }
+            : { expression: '#ver = :ver', names: { '#ver': 'version' }, values: { ':ver': q.version } };
         }
         const page = await ctx.store.listAppliances({
           customerId: q.customerId,
@@ -137,11 +137,15 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
         if (!release) throw notFound(`no release ${body.releaseId}`);
         const mode = body.mode ?? 'install-reboot';
         const taskId = randomUUID();
-        // Mark the upgrade on the appliance first (one at a time), then send the task.
-        const marked = await ctx.store.appliances.mutate(a.applianceId, (cur) =>
-          cur.upgrade ? null : { ...cur, upgrade: { taskId, version: release.version, releaseId: release.releaseId, mode } },
-        );
-        if (!marked?.changed) throw conflict('upgrade_in_progress', `appliance is already upgrading (task ${marked?.after.upgrade?.taskId})`);
+        // An install marks the appliance upgrading first (one at a time), then the task is sent.
+        // A download-only task (pre-download) changes nothing on the appliance.
+        const installs = mode !== 'download';
+        if (installs) {
+          const marked = await ctx.store.appliances.mutate(a.applianceId, (cur) =>
+            cur.upgrade ? null : { ...cur, upgrade: { taskId, version: release.version, releaseId: release.releaseId, mode } },
+          );
+          if (!marked?.changed) throw conflict('upgrade_in_progress', `appliance is already upgrading (task ${marked?.after.upgrade?.taskId})`);
+        }
         try {
           const out = await send(
             a.applianceId,
@@ -159,7 +163,7 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
           );
           return reply.code(202).send(out);
         } catch (err) {
-          await deps.appliances.upgradeEnded(a.applianceId, taskId);
+          if (installs) await deps.appliances.upgradeEnded(a.applianceId, taskId);
           throw err;
         }
       },

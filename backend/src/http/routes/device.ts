@@ -2,6 +2,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ApiError, Heartbeat, Id, RegisterRequest, RegisterResponse, TaskResult, TokenRefreshResponse } from '@twinroot/protocol';
 import { RegisterTokenError } from '../../auth/register-token.js';
+import { isTerminal } from '../../domain/task-record.js';
 import { applianceAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { forbidden, notFound, unauthorized } from '../errors.js';
@@ -83,7 +84,7 @@ export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
         if (!task) throw notFound(`no task ${taskId}`);
         if (task.ownerId !== req.appliance!.applianceId) throw forbidden('this task belongs to another appliance');
         const { outcome, task: after } = await deps.tasks.applyResult(task, req.body as TaskResult);
-        if (after.taskType === 'upgrade' && (after.status === 'failed' || after.status === 'timed_out')) {
+        if (after.taskType === 'upgrade' && isTerminal(after.status)) {
           await deps.appliances.upgradeEnded(after.ownerId, after.taskId);
         }
         return outcome.kind === 'ignore'
