@@ -38,10 +38,14 @@ async function main(): Promise<number> {
   const backend = await startBackend(config);
   const lines = [
     'twinroot backend is up',
-    `  HTTP API      ${backend.urls.http}   (health: ${backend.urls.http}/healthz)`,
+    `  HTTP API      ${backend.urls.http}   (health: ${backend.urls.http}/healthz, API docs: ${backend.urls.http}/docs, metrics: ${backend.urls.http}/metrics)`,
     `  MQTT broker   ${backend.urls.mqtt}   (${config.mqttUrl === 'embedded' ? 'embedded aedes' : 'external'})`,
     `  DynamoDB      ${backend.urls.dynamodb}   (${config.dynamodbEndpoint === 'embedded' ? `embedded dynalite, data in ${config.dataDir}` : 'external'})`,
     `  operator key  ${backend.operatorKey}`,
+    `  sweeps        ${config.sweepSchedule === 'off' ? 'off (run by another instance)' : `"${config.sweepSchedule}" (presence, heartbeats, task retries)`}`,
+    '',
+    'Try it:',
+    `  curl -H "Authorization: Bearer ${backend.operatorKey}" ${backend.urls.http}/v1/appliances`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 

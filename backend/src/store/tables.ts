@@ -1,6 +1,7 @@
 import {
   CreateTableCommand,
   DescribeTableCommand,
+  UpdateTimeToLiveCommand,
   ListTablesCommand,
   waitUntilTableExists,
   type CreateTableCommandInput,
@@ -25,6 +26,8 @@ export const TABLES = {
   },
   tasks: {
     key: 'taskId',
+    // Heartbeat tasks carry an expiry (epoch seconds) so DynamoDB deletes them after a week.
+    ttlAttribute: 'ttl',
     indexes: [
       // An appliance's timeline without its heartbeat tasks (they carry no applianceId).
       { name: 'byAppliance', hash: 'applianceId', range: 'createdAt' },
@@ -83,6 +86,17 @@ async function ensureIndexes(client: DynamoDBClient, name: string, def: (typeof 
   }
 }
 
+/** Turns on TTL deletion; dynalite has no TTL (UnknownOperationException) and keeps the items. */
+async function enableTtl(client: DynamoDBClient, name: string, attribute: string): Promise<void> {
+  await waitUntilTableExists({ client, maxWaitTime: 120, minDelay: 1 }, { TableName: name });
+  try {
+    await client.send(new UpdateTimeToLiveCommand({ TableName: name, TimeToLiveSpecification: { AttributeName: attribute, Enabled: true } }));
+  } catch (err) {
+    const n = (err as { name?: string }).name;
+    if (n !== 'UnknownOperationException' && n !== 'UnrecognizedClientException' && n !== 'ValidationException') throw err;
+  }
+}
+
 async function listAllTables(client: DynamoDBClient): Promise<Set<string>> {
   const names = new Set<string>();
   let start: string | undefined;
@@ -107,6 +121,7 @@ export async function ensureTables(client: DynamoDBClient, names: TableNames): P
     try {
       await client.send(new CreateTableCommand(createInput(name, def)));
       created.push(name);
+      if ('ttlAttribute' in def) await enableTtl(client, name, def.ttlAttribute);
     } catch (err) {
       // Another backend instance created it between our list and our create.
       if ((err as { name?: string }).name !== 'ResourceInUseException') throw err;
