@@ -42,11 +42,9 @@ export interface TestAgent {
   stop(): Promise<void>;
 }
 
-/** An in-process agent with its own state dir, registered with the device API, connected. */
-export async function startTestAgent(api: DeviceApi, mqttUrl: string, opts: { handlers?: Handlers; config?: Record<string, unknown>; reboot?: () => Promise<void> } = {}): Promise<TestAgent> {
-  const dir = mkdtempSync(join(tmpdir(), 'twinroot-agent-'));
-  makeDirSlots(join(dir, 'slots'));
-  const config = parseAgentConfig({
+/** Agent settings for tests: state, log and `dir` slots under `dir`, no-op hooks, fast retries. */
+export function testAgentConfig(dir: string, extra: Record<string, unknown> = {}): AgentConfig {
+  return parseAgentConfig({
     stateDir: join(dir, 'state'),
     logFile: join(dir, 'agent.log'),
     slots: { driver: 'dir', root: join(dir, 'slots') },
@@ -56,8 +54,15 @@ export async function startTestAgent(api: DeviceApi, mqttUrl: string, opts: { ha
     outboxBackoffMaxMs: 500,
     progressIntervalMs: 100,
     stopGraceMs: 3000,
-    ...opts.config,
+    ...extra,
   });
+}
+
+/** An in-process agent with its own state dir, registered with the device API, connected. */
+export async function startTestAgent(api: DeviceApi, mqttUrl: string, opts: { handlers?: Handlers; config?: Record<string, unknown>; reboot?: () => Promise<void> } = {}): Promise<TestAgent> {
+  const dir = mkdtempSync(join(tmpdir(), 'twinroot-agent-'));
+  makeDirSlots(join(dir, 'slots'));
+  const config = testAgentConfig(dir, opts.config);
   const { applianceId, applianceToken } = await api.createAppliance();
   mkdirSync(config.stateDir, { recursive: true });
   writeIdentity(config.stateDir, {

@@ -6,10 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DirSlotDriver, parseAgentConfig, register, startAgent, type RunningAgent } from '@twinroot/agent';
+import { DirSlotDriver, register, startAgent, type RunningAgent } from '@twinroot/agent';
 import { startTestBackend } from '../helpers/backend.js';
 import { ManualClock } from '../helpers/clock.js';
-import { captureLogger, makeDirSlots } from '../helpers/agent.js';
+import { captureLogger, makeDirSlots, testAgentConfig } from '../helpers/agent.js';
 import { waitFor } from '../helpers/device-api.js';
 import { call } from '../helpers/operator-api.js';
 
@@ -28,16 +28,7 @@ before(async () => {
   makeDirSlots(join(dir, 'slots'), '1.4.0');
   const identity = await register({ backendUrl: backend.urls.http, registerToken: t.body.registerToken as string, stateDir: join(dir, 'state'), slots: new DirSlotDriver(join(dir, 'slots')) });
   applianceId = identity.applianceId;
-  const config = parseAgentConfig({
-    stateDir: join(dir, 'state'),
-    logFile: join(dir, 'agent.log'),
-    slots: { driver: 'dir', root: join(dir, 'slots') },
-    serviceInstaller: ['true'],
-    rebootCommand: ['true'],
-    outboxBackoffBaseMs: 50,
-    outboxBackoffMaxMs: 500,
-    stopGraceMs: 3000,
-  });
+  const config = testAgentConfig(dir);
   agent = await startAgent(config, captureLogger().log, {});
   await agent.connected;
 });
