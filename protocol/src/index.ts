@@ -10,3 +10,4 @@ export * from './version.js';
 export * from './validate.js';
 export * from './decode-task.js';
 export * from './api.js';
+export * from './signature.js';
