@@ -16,7 +16,10 @@ import { DirSlotDriver } from './slots/dir.js';
 import { runBootCheck, type BootCheckOutcome } from './boot/boot-check.js';
 import { rollbackHandler } from './tasks/rollback.js';
 import { ServiceRegistry, installServiceHandler, uninstallServiceHandler } from './tasks/services.js';
-import { heartbeatHandler } from './tasks/heartbeat.js';
+import { collectHeartbeat, heartbeatHandler } from './tasks/heartbeat.js';
+import { upgradeHandler } from './tasks/upgrade.js';
+import { HashPool } from './upgrade/hash-pool.js';
+import type { UpgradeDeps } from './upgrade/pipeline.js';
 import { collectLogsHandler } from './tasks/collect-logs.js';
 import { commandReboot, rebootHandler } from './tasks/reboot.js';
 import { scheduleTokenRefresh } from './token.js';
@@ -44,6 +47,8 @@ export interface StartOptions {
   driver?: SlotDriver;
   /** How to reboot; default: the configured rebootCommand. A `dir` fleet simulator restarts the agent. */
   reboot?: () => Promise<void>;
+  /** Test seams of the upgrade pipeline (e.g. free space, retry timing). */
+  upgrade?: Partial<UpgradeDeps>;
 }
 
 export async function startAgent(config: AgentConfig, log: Logger, extra: StartOptions = {}): Promise<RunningAgent> {
@@ -61,6 +66,7 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
   const inbox = new Inbox(config.stateDir);
   const registry = new ServiceRegistry(config.stateDir);
   const applianceId = () => identity!.applianceId;
+  let pool: HashPool | null = null;
 
   let transport: MqttTransport | null = null;
   const startedAt = new Date().toISOString();
@@ -91,6 +97,7 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
     uninstallService: uninstallServiceHandler({ installer: config.serviceInstaller, registry }),
     reboot: rebootHandler({ reboot, outbox, inbox }),
     rollback: rollbackHandler({ driver, outbox, inbox, reboot }),
+    upgrade: upgradeHandler({ config, driver, pool: () => (pool ??= new HashPool()), log, reboot, outbox, ...(extra.upgrade ? { overrides: extra.upgrade } : {}) }),
     ...extra.handlers,
   };
   const dispatcher = new Dispatcher({ topic: taskTopic(identity.applianceId), seen, inbox, outbox, handlers, log, progressIntervalMs: config.progressIntervalMs, onChange: saveRuntime });
@@ -103,6 +110,20 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
   } catch (err) {
     bootCheck = 'error';
     log.error({ err: (err as Error).message }, 'boot check failed');
+  }
+  // After a trial boot is settled, tell the backend at once (it verifies the upgrade from heartbeats).
+  if (bootCheck === 'committed' || bootCheck === 'report-committed' || bootCheck === 'report-fallback') {
+    void (async () => {
+      for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+          await backend.heartbeat(applianceId(), await collectHeartbeat({ slots, servicesCommand: config.servicesStatusCommand, registry }));
+          return;
+        } catch (err) {
+          log.warn({ err: (err as Error).message }, 'heartbeat after the boot check failed; retrying');
+          await new Promise((r) => setTimeout(r, nextDelayMs(attempt, 1000, 30_000)));
+        }
+      }
+    })();
   }
   const resumed = dispatcher.resumeInbox();
   if (resumed > 0) log.info({ resumed }, 'resumed unfinished tasks');
@@ -164,6 +185,8 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
       await dispatcher.stop(config.stopGraceMs);
       await outbox.drained(Math.min(5000, config.stopGraceMs));
       await outbox.stop();
+      await pool?.close();
+      pool = null;
       if (stateTimer) clearTimeout(stateTimer);
       stateTimer = null;
       identity = readIdentity(config.stateDir) ?? identity;

@@ -13,7 +13,7 @@ export const AgentConfig = Type.Object(
     slots: Type.Union(
       [
         Type.Object(
-          { driver: Type.Literal('dir'), root: Type.String({ minLength: 1 }) },
+          { driver: Type.Literal('dir'), root: Type.String({ minLength: 1 }), sizeBytes: Type.Optional(Type.Integer({ minimum: 0 })) },
           { additionalProperties: false },
         ),
         Type.Object(
@@ -35,6 +35,16 @@ export const AgentConfig = Type.Object(
         { additionalProperties: false },
       ),
     ),
+    /** What packages this appliance accepts: must equal a manifest's `compatible` (e.g. acme-va-rocky9-x86_64). */
+    compatible: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' })),
+    /** The pinned Ed25519 public key (PEM) release manifests must be signed with. */
+    releasePublicKeyFile: Type.String({ default: '/etc/twinroot/release-signing.pub', minLength: 1 }),
+    /** Where payloads are downloaded (the data volume); default <stateDir>/downloads. */
+    downloadDir: Type.Optional(Type.String({ minLength: 1 })),
+    /** Read for the CPU level pre-check. */
+    cpuinfoFile: Type.String({ default: '/proc/cpuinfo', minLength: 1 }),
+    /** Start extracting into the inactive slot while the payload is still downloading. */
+    overlapInstall: Type.Boolean({ default: true }),
     dedupeTtlHours: Type.Integer({ default: 24 * 14, minimum: 1, maximum: 24 * 365 }),
     dedupeMaxEntries: Type.Integer({ default: 10_000, minimum: 100, maximum: 1_000_000 }),
     progressIntervalMs: Type.Integer({ default: 2000, minimum: 100 }),

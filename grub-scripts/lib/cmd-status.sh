@@ -12,10 +12,11 @@ cmd_status() {
   committed=$(committed_slot)
   next=$(next_boot_slot)
   if [ -n "$BOOTED" ] && [ -n "$committed" ] && [ "$BOOTED" != "$committed" ]; then trial=true; fi
-  declare -A SV SF SK SB
+  declare -A SV SF SK SB SZ
   for s in A B; do
     dev=$(slot_device "$s")
     SF[$s]=$( [ -b "$dev" ] && filesystem_type "$dev" )
+    SZ[$s]=$( [ -b "$dev" ] && blockdev --getsize64 "$dev" 2>/dev/null || echo null )
     SV[$s]=$(slot_version "$s")
     SK[$s]=$(cat "$(boot_twinroot_dir)/$s/kernel-version" 2>/dev/null || true)
     if slot_bootable "$s"; then SB[$s]=true; else SB[$s]=false; fi
@@ -26,8 +27,8 @@ cmd_status() {
     printf '"grubPrefix":%s,"note":%s,"slots":{' "$(json_str_or_null "$(active_grub_prefix)")" "$(json_str_or_null "$ROOT_NOTE")"
     for s in A B; do
       [ "$s" = B ] && printf ','
-      printf '"%s":{"lv":%s,"device":%s,"filesystem":%s,"version":%s,"kernel":%s,"bootable":%s}' "$s" \
-        "$(json_str "$VG/$(slot_lv "$s")")" "$(json_str "$(slot_device "$s")")" "$(json_str_or_null "${SF[$s]}")" \
+      printf '"%s":{"lv":%s,"device":%s,"sizeBytes":%s,"filesystem":%s,"version":%s,"kernel":%s,"bootable":%s}' "$s" \
+        "$(json_str "$VG/$(slot_lv "$s")")" "$(json_str "$(slot_device "$s")")" "${SZ[$s]:-null}" "$(json_str_or_null "${SF[$s]}")" \
         "$(json_str_or_null "${SV[$s]}")" "$(json_str_or_null "${SK[$s]}")" "${SB[$s]}"
     done
     printf '}}\n'

@@ -8,11 +8,19 @@ import { readRuntimeState } from '../runtime-state.js';
 import { createSlotDriver } from '../slots/create.js';
 import { register } from '../register.js';
 import { buildDiagnosticBundle } from '../tasks/diagnostics.js';
+import { commandReboot } from '../tasks/reboot.js';
+import { UPGRADE_MODES, type UpgradeMode } from '@twinroot/protocol';
+import { downloadRelease, localUpgrade } from './release-commands.js';
 
 const USAGE = `usage: twinroot [--config FILE] <command>
   register --token TOKEN --backend URL   register this appliance with the backend
   status [--json]                        identity, connection, slots, current task
-  diagnose --out FILE                    write a diagnostic bundle (tar.gz)`;
+  diagnose --out FILE                    write a diagnostic bundle (tar.gz)
+  download <manifestUrl> --dest DIR [--pubkey FILE]
+                                         fetch a release, verify its signature and every chunk
+  upgrade --manifest URL|FILE [--mode install-reboot|install|download] [--allow-downgrade]
+                                         upgrade this appliance without a backend
+  rollback [--reboot]                    make the other slot the default (and boot it)`;
 
 class UsageError extends Error {}
 
@@ -31,6 +39,12 @@ async function main(argv: string[]): Promise<number> {
       backend: { type: 'string' },
       json: { type: 'boolean' },
       out: { type: 'string' },
+      dest: { type: 'string' },
+      pubkey: { type: 'string' },
+      manifest: { type: 'string' },
+      mode: { type: 'string' },
+      'allow-downgrade': { type: 'boolean' },
+      reboot: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     allowPositionals: true,
@@ -40,7 +54,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return values.help ? 0 : 2;
   }
-  if (rest.length > 0) throw new UsageError(`unexpected argument: ${rest[0]}`);
+  if (rest.length > (command === 'download' ? 1 : 0)) throw new UsageError(`unexpected argument: ${rest.at(-1)}`);
   const cfg = config(values.config);
 
   switch (command) {
@@ -86,6 +100,29 @@ async function main(argv: string[]): Promise<number> {
       if (!values.out) throw new UsageError('diagnose needs --out FILE');
       const files = await buildDiagnosticBundle({ out: values.out, agentLog: cfg.logFile, slots: createSlotDriver(cfg.slots) });
       console.log(`wrote ${values.out} (${files.join(', ')})`);
+      return 0;
+    }
+    case 'download': {
+      const url = rest[0];
+      if (!url) throw new UsageError('download needs a manifest URL (or path)');
+      if (!values.dest) throw new UsageError('download needs --dest DIR');
+      const r = await downloadRelease({ location: url, dest: values.dest, publicKeyFile: values.pubkey ?? cfg.releasePublicKeyFile });
+      console.log(`downloaded ${r.version} to ${r.payloadFile} (${r.bytes} bytes, all ${r.chunks} chunks verified; ${r.resumedFromBytes > 0 ? `resumed at ${r.resumedFromBytes}` : 'from the start'})`);
+      return 0;
+    }
+    case 'upgrade': {
+      if (!values.manifest) throw new UsageError('upgrade needs --manifest URL|FILE');
+      const mode = values.mode ?? 'install-reboot';
+      if (!(UPGRADE_MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode must be one of ${UPGRADE_MODES.join(', ')}`);
+      const out = await localUpgrade(cfg, { location: values.manifest, mode: mode as UpgradeMode, allowDowngrade: values['allow-downgrade'] === true });
+      console.log(out);
+      return 0;
+    }
+    case 'rollback': {
+      const driver = createSlotDriver(cfg.slots);
+      const slot = await driver.rollback();
+      console.log(`slot ${slot} is now the default${values.reboot ? '; rebooting' : ' (takes effect at the next boot)'}`);
+      if (values.reboot) await commandReboot(cfg.rebootCommand)();
       return 0;
     }
     default:

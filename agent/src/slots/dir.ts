@@ -6,6 +6,7 @@ import { compile, Slot, type Slot as SlotName } from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { SlotCommandError, otherSlot, type HealthReport, type InstallRequest, type SlotDriver } from './driver.js';
 import { SlotStatus } from './status.js';
+import { feed } from './feed.js';
 
 /**
  * `dir` slots, for local demos and fleet simulation: each slot is a directory (<root>/A,
@@ -30,7 +31,8 @@ export const DIR_SYNC_FILES = ['etc/hostname', 'etc/twinroot/agent.json'];
 export class DirSlotDriver implements SlotDriver {
   readonly kind = 'dir';
 
-  constructor(readonly root: string) {}
+  /** `sizeBytes`: the capacity each simulated slot reports (null: unknown, not checked). */
+  constructor(readonly root: string, readonly sizeBytes: number | null = null) {}
 
   private readState(): BootState {
     const file = join(this.root, 'bootstate.json');
@@ -81,7 +83,7 @@ export class DirSlotDriver implements SlotDriver {
       committedSlot: s.committed,
       trial: s.booted !== s.committed,
       nextBoot: s.next ?? null,
-      slots: Object.fromEntries((['A', 'B'] as const).map((slot) => [slot, { version: this.version(slot), path: join(this.root, slot), bootable: this.bootable(s, slot) }])),
+      slots: Object.fromEntries((['A', 'B'] as const).map((slot) => [slot, { version: this.version(slot), path: join(this.root, slot), bootable: this.bootable(s, slot), sizeBytes: this.sizeBytes }])),
     };
     const v = validateStatus(candidate);
     if (!v.ok) throw new SlotCommandError('status', `dir slots at ${this.root}: ${v.error}`);
@@ -92,16 +94,21 @@ export class DirSlotDriver implements SlotDriver {
     const s = this.readState();
     if (req.slot === s.booted) throw new SlotCommandError('install', `refusing to install into slot ${req.slot}: it is the booted slot`);
     if (req.slot === s.committed) throw new SlotCommandError('install', `refusing to install into slot ${req.slot}: it is the committed slot`);
-    if (!existsSync(req.payloadFile)) throw new SlotCommandError('install', `payload ${req.payloadFile} does not exist`);
+    const fromStream = req.payloadFile === '-';
+    if (fromStream && !req.payloadStream) throw new SlotCommandError('install', 'payload "-" needs a payload stream');
+    if (!fromStream && !existsSync(req.payloadFile)) throw new SlotCommandError('install', `payload ${req.payloadFile} does not exist`);
     if (s.next === req.slot) this.writeState({ ...s, next: null });
     const dir = join(this.root, req.slot);
     // Start over: an interrupted earlier install leaves a directory without a version marker.
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
-    const decompress = req.compression === 'zstd' ? ['zstd', ['-q', '-dc', '--', req.payloadFile]] : ['xz', ['-dc', '--', req.payloadFile]];
+    const input = fromStream ? [] : ['--', req.payloadFile];
+    const decompress = req.compression === 'zstd' ? ['zstd', ['-q', '-dc', ...input]] : ['xz', ['-dc', ...input]];
     const tarArgs = ['-x', '-C', dir, '--exclude=etc/twinroot/version', ...(process.getuid?.() === 0 ? ['--numeric-owner'] : ['--no-same-owner']), '-f', '-'];
     try {
-      await execa(decompress[0] as string, decompress[1] as string[], { ...(req.signal ? { cancelSignal: req.signal } : {}) }).pipe('tar', tarArgs);
+      const sub = execa(decompress[0] as string, decompress[1] as string[], { ...(req.signal ? { cancelSignal: req.signal } : {}) });
+      if (fromStream) feed(req.payloadStream!, sub);
+      await sub.pipe('tar', tarArgs);
     } catch (err) {
       throw new SlotCommandError('install', `extracting the payload into slot ${req.slot} failed: ${(err as { shortMessage?: string }).shortMessage ?? (err as Error).message}`);
     }

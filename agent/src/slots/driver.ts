@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
 import type { Slot } from '@twinroot/protocol';
 import type { SlotStatus, SlotStatusSource } from './status.js';
@@ -20,8 +21,10 @@ export type Compression = 'zstd' | 'xz';
 
 export interface InstallRequest {
   slot: Slot;
-  /** Absolute path of the compressed rootfs tar. */
+  /** Absolute path of the compressed rootfs tar, or '-' to read `payloadStream`. */
   payloadFile: string;
+  /** With payloadFile '-': the compressed tar as a stream (e.g. the verified prefix of a download). */
+  payloadStream?: Readable;
   compression: Compression;
   version: string;
   signal?: AbortSignal;

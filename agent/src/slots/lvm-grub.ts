@@ -1,9 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute } from 'node:path';
+import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { compile, parseVersion, type Slot } from '@twinroot/protocol';
 import { HealthReport, SlotCommandError, otherSlot, type InstallRequest, type SlotDriver } from './driver.js';
 import { SlotStatus } from './status.js';
+import { feed } from './feed.js';
 
 const validateStatus = compile(SlotStatus);
 const validateHealth = compile(HealthReport);
@@ -20,7 +22,7 @@ function checkSlot(slot: string): Slot {
 export const slotArgs = {
   status: () => ['status', '--json'],
   install(req: Pick<InstallRequest, 'slot' | 'payloadFile' | 'compression' | 'version'>): string[] {
-    if (!isAbsolute(req.payloadFile)) throw new SlotCommandError('args', `payload path must be absolute: ${req.payloadFile}`);
+    if (req.payloadFile !== '-' && !isAbsolute(req.payloadFile)) throw new SlotCommandError('args', `payload path must be absolute (or - for a stream): ${req.payloadFile}`);
     if (req.compression !== 'zstd' && req.compression !== 'xz') throw new SlotCommandError('args', `unsupported compression ${String(req.compression)}`);
     try {
       parseVersion(req.version);
@@ -38,11 +40,13 @@ export const slotArgs = {
 };
 
 export interface CommandRunner {
-  (file: string, args: string[], opts: { timeoutMs: number; signal?: AbortSignal }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
+  (file: string, args: string[], opts: { timeoutMs: number; signal?: AbortSignal; input?: Readable }): Promise<{ exitCode: number; stdout: string; stderr: string }>;
 }
 
 const execaRunner: CommandRunner = async (file, args, opts) => {
-  const r = await execa(file, args, { reject: false, timeout: opts.timeoutMs, ...(opts.signal ? { cancelSignal: opts.signal } : {}), stripFinalNewline: true });
+  const sub = execa(file, args, { reject: false, timeout: opts.timeoutMs, ...(opts.signal ? { cancelSignal: opts.signal } : {}), stripFinalNewline: true, stdin: opts.input ? 'pipe' : 'ignore' });
+  if (opts.input) feed(opts.input, sub);
+  const r = await sub;
   return { exitCode: r.exitCode ?? (r.isCanceled ? 130 : 1), stdout: r.stdout, stderr: r.stderr };
 };
 
@@ -51,8 +55,8 @@ const MINUTE = 60_000;
 /** The real driver: grub-scripts' `twinroot-slot`, run as an argument array (never a shell). */
 export function lvmGrubDriver(command: string[], run: CommandRunner = execaRunner): SlotDriver {
   const [file, ...prefix] = command as [string, ...string[]];
-  async function call(operation: string, args: string[], timeoutMs: number, signal?: AbortSignal, okExitCodes = [0]) {
-    const r = await run(file, [...prefix, ...args], { timeoutMs, ...(signal ? { signal } : {}) });
+  async function call(operation: string, args: string[], timeoutMs: number, signal?: AbortSignal, okExitCodes = [0], input?: Readable) {
+    const r = await run(file, [...prefix, ...args], { timeoutMs, ...(signal ? { signal } : {}), ...(input ? { input } : {}) });
     if (!okExitCodes.includes(r.exitCode)) {
       const reason = (r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.exitCode}`;
       throw new SlotCommandError(operation, `${operation} failed: ${reason}`);
@@ -77,7 +81,8 @@ export function lvmGrubDriver(command: string[], run: CommandRunner = execaRunne
       return parse('status', (await call('status', slotArgs.status(), MINUTE)).stdout, validateStatus);
     },
     async install(req) {
-      await call('install', slotArgs.install(req), 60 * MINUTE, req.signal);
+      if (req.payloadFile === '-' && !req.payloadStream) throw new SlotCommandError('install', 'payload "-" needs a payload stream');
+      await call('install', slotArgs.install(req), 60 * MINUTE, req.signal, [0], req.payloadFile === '-' ? req.payloadStream : undefined);
     },
     async syncConfig(slot) {
       await call('sync-config', slotArgs.syncConfig(slot), 10 * MINUTE);

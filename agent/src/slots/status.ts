@@ -1,6 +1,12 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Slot, Version } from '@twinroot/protocol';
 
+const SlotInfo = Type.Object({
+  version: Type.Union([Version, Type.Null()]),
+  /** Capacity of the slot's volume, when the driver knows it (the pre-check compares it with the manifest). */
+  sizeBytes: Type.Optional(Type.Union([Type.Integer({ minimum: 0 }), Type.Null()])),
+}, { additionalProperties: true });
+
 /** What the agent reports about its boot slots (the `status --json` contract of grub-scripts). */
 export const SlotStatus = Type.Object({
   bootedSlot: Slot,
@@ -8,8 +14,8 @@ export const SlotStatus = Type.Object({
   trial: Type.Boolean(),
   nextBoot: Type.Optional(Type.Union([Slot, Type.Null()])),
   slots: Type.Object({
-    A: Type.Object({ version: Type.Union([Version, Type.Null()]) }, { additionalProperties: true }),
-    B: Type.Object({ version: Type.Union([Version, Type.Null()]) }, { additionalProperties: true }),
+    A: SlotInfo,
+    B: SlotInfo,
   }, { additionalProperties: false }),
 }, { additionalProperties: true });
 export type SlotStatus = Static<typeof SlotStatus>;

@@ -1,0 +1,63 @@
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadPublicKey } from '@twinroot/protocol';
+import pino from 'pino';
+import type { AgentConfig } from '../config.js';
+import { writeFileAtomic } from '../state/atomic-file.js';
+import { createSlotDriver } from '../slots/create.js';
+import { commandReboot } from '../tasks/reboot.js';
+import { upgradeDepsFromConfig } from '../tasks/upgrade.js';
+import { HashPool } from '../upgrade/hash-pool.js';
+import { PayloadDownload } from '../upgrade/download.js';
+import { fetchManifest } from '../upgrade/manifest-fetch.js';
+import { runUpgrade } from '../upgrade/pipeline.js';
+import type { UpgradeMode } from '@twinroot/protocol';
+import { progressBar } from './progress-bar.js';
+
+/**
+ * `twinroot download`: the same verified, resumable download the upgrade task does, into a
+ * directory that then holds a complete package (manifest.json, .sig, payload). Run it again
+ * after an interruption and it resumes.
+ */
+export async function downloadRelease(o: { location: string; dest: string; publicKeyFile: string }) {
+  const key = loadPublicKey(readFileSync(o.publicKeyFile), o.publicKeyFile);
+  const fetched = await fetchManifest(o.location, key);
+  const m = fetched.manifest;
+  mkdirSync(o.dest, { recursive: true });
+  const bar = progressBar();
+  const pool = new HashPool();
+  try {
+    const dl = new PayloadDownload({ manifest: m, source: fetched.payload, dir: o.dest, pool, fileName: m.payload.file, onProgress: (p) => bar.update(p) });
+    const stats = await dl.run();
+    bar.done();
+    writeFileAtomic(join(o.dest, 'manifest.json'), fetched.bytes, 0o644);
+    writeFileAtomic(join(o.dest, 'manifest.json.sig'), fetched.signature, 0o644);
+    return { version: m.version, payloadFile: dl.file, bytes: m.payload.size, chunks: m.payload.chunks.length, resumedFromBytes: stats.resumedFromBytes };
+  } finally {
+    await pool.close();
+  }
+}
+
+/**
+ * `twinroot upgrade --manifest`: the upgrade pipeline without a backend (e.g. from a USB stick or
+ * a support engineer's laptop). With install-reboot the appliance reboots into the trial slot
+ * and the agent's boot check commits or rolls back, as for a task from the console.
+ */
+export async function localUpgrade(cfg: AgentConfig, o: { location: string; mode: UpgradeMode; allowDowngrade: boolean }): Promise<string> {
+  const key = loadPublicKey(readFileSync(cfg.releasePublicKeyFile), cfg.releasePublicKeyFile);
+  const { manifest } = await fetchManifest(o.location, key);
+  const pool = new HashPool();
+  const bar = progressBar();
+  const log = pino({ level: 'warn' }, pino.destination(2));
+  try {
+    const deps = upgradeDepsFromConfig(cfg, { driver: createSlotDriver(cfg.slots), pool, log, reboot: commandReboot(cfg.rebootCommand) });
+    const taskId = `local-${new Date().toISOString().replace(/[:.]/g, '')}`;
+    const out = await runUpgrade({ taskId, version: manifest.version, location: o.location, mode: o.mode, allowDowngrade: o.allowDowngrade }, deps, { progress: (p) => bar.update(p) });
+    bar.done();
+    if (out.rebooting) return `installed ${manifest.version} into slot ${String(out.detail.slot)}; rebooting into it on trial (the agent commits it after its health checks)`;
+    if (out.detail.alreadyRunning) return `already running ${manifest.version}`;
+    return `${manifest.version}: ${out.state}${out.detail.slot ? ` (slot ${String(out.detail.slot)})` : ''}`;
+  } finally {
+    await pool.close();
+  }
+}
