@@ -90,6 +90,15 @@ function errorCode(err: unknown): string {
  * switches what boots until the whole payload is verified and installed.
  */
 export async function runUpgrade(req: UpgradeRequest, deps: UpgradeDeps, run: UpgradeRun = {}): Promise<UpgradeOutcome> {
+  try {
+    return await runSteps(req, deps, run);
+  } catch (err) {
+    if (run.signal?.aborted || isCrash(err) || err instanceof UpgradeError) throw err;
+    throw new UpgradeError(errorCode(err), (err as Error).message);
+  }
+}
+
+async function runSteps(req: UpgradeRequest, deps: UpgradeDeps, run: UpgradeRun): Promise<UpgradeOutcome> {
   const journal = new UpgradeJournal(deps.stateDir);
   const seen = new SeenManifests(deps.stateDir);
   const progress = (p: TaskProgress) => run.progress?.(p);
@@ -171,6 +180,9 @@ export async function runUpgrade(req: UpgradeRequest, deps: UpgradeDeps, run: Up
     deps.afterTransition?.(state);
   };
 
+  // Work still in flight when a step fails (an overlapped install) is stopped before the error propagates.
+  const inflight = new AbortController();
+  let overlapped: Promise<void> | null = null;
   try {
     for (;;) {
       const step = nextStep(rec.state, req.mode);
@@ -178,7 +190,7 @@ export async function runUpgrade(req: UpgradeRequest, deps: UpgradeDeps, run: Up
         case 'download': {
           to('downloading');
           const overlap = req.mode !== 'download' && deps.overlapInstall !== false;
-          const install = await downloadPayload(m, source, dir, slot, overlap, deps, run);
+          const install = await downloadPayload(m, source, dir, slot, overlap, deps, run, inflight, (p) => (overlapped = p));
           to('verified');
           if (req.mode === 'download') break;
           to('installing');
@@ -219,6 +231,8 @@ export async function runUpgrade(req: UpgradeRequest, deps: UpgradeDeps, run: Up
       }
     }
   } catch (err) {
+    inflight.abort(err);
+    await (overlapped as Promise<void> | null)?.catch(() => undefined);
     if (run.signal?.aborted || isCrash(err)) throw err; // parked: resumes from the journal
     const code = errorCode(err);
     const message = (err as Error).message;
@@ -270,10 +284,12 @@ async function configureSlot(slot: 'A' | 'B', deps: UpgradeDeps, progress: (p: T
  * Downloads and verifies the payload. With `overlap`, extraction into the slot starts at once,
  * fed only the verified prefix; the returned function waits for it (or installs from the file).
  */
-async function downloadPayload(m: Manifest, source: PayloadSource, dir: string, slot: 'A' | 'B', overlap: boolean, deps: UpgradeDeps, run: UpgradeRun): Promise<(() => Promise<void>) | null> {
+async function downloadPayload(m: Manifest, source: PayloadSource, dir: string, slot: 'A' | 'B', overlap: boolean, deps: UpgradeDeps, run: UpgradeRun, inflight: AbortController, onInstallStarted: (p: Promise<void>) => void): Promise<(() => Promise<void>) | null> {
   const stop = new AbortController();
   const onAbort = () => stop.abort(run.signal?.reason);
   run.signal?.addEventListener('abort', onAbort, { once: true });
+  const onInflightAbort = () => stop.abort(inflight.signal.reason);
+  inflight.signal.addEventListener('abort', onInflightAbort, { once: true });
   const dl = new PayloadDownload({
     manifest: m, source, dir, pool: deps.pool, signal: stop.signal, ...deps.download,
     onProgress: (p) => run.progress?.({ phase: 'downloading', bytes: p.bytes, totalBytes: p.totalBytes, percent: p.percent, rateBytesPerSecond: p.rateBytesPerSecond, etaSeconds: p.etaSeconds }),
@@ -288,7 +304,9 @@ async function downloadPayload(m: Manifest, source: PayloadSource, dir: string, 
     if (installing) return;
     reader = new VerifiedPrefixReader(dl);
     installing = deps.driver.install({ slot, payloadFile: '-', payloadStream: reader, compression: m.payload.compression, version: m.version, signal: stop.signal });
+    onInstallStarted(installing);
     installing.catch((err: Error) => {
+      if (stop.signal.aborted) return; // stopped on purpose: not the cause
       installError = err;
       stop.abort(err);
     });
@@ -301,13 +319,16 @@ async function downloadPayload(m: Manifest, source: PayloadSource, dir: string, 
     const stats = await dl.run();
     deps.log.info({ ...stats, bytes: m.payload.size }, 'upgrade: payload downloaded and verified');
   } catch (err) {
+    // If the install failed first, the download was stopped because of it: report the install's error.
+    const cause = installError;
     reader?.fail(err as Error);
     await installing?.catch(() => undefined);
-    if (installError) throw installError;
+    if (cause) throw cause;
     throw err;
   } finally {
     dl.events.off('verified', startInstall);
     run.signal?.removeEventListener('abort', onAbort);
+    inflight.signal.removeEventListener('abort', onInflightAbort);
   }
   if (!overlap) return null;
   return installing ? () => installing! : installFromFile;
