@@ -70,7 +70,8 @@ test('an expired task is rejected, not run', async () => {
 });
 
 test('a task type this agent has no handler for fails with unsupported_task_type', async () => {
-  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt);
+  // An agent embedded with its upgrade handler switched off (e.g. a monitoring-only build).
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { handlers: { upgrade: undefined } });
   try {
     await stack.backend.broker.publish(a.topic, task('up-1', 'upgrade', { releaseId: 'r1', version: '2.0.0', manifestUrl: 'http://127.0.0.1:1/m.json', mode: 'download' }));
     await waitFor('failed', () => stack.api.resultsFor('up-1').some((r) => r.result.status === 'failed'));
