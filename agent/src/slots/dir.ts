@@ -106,11 +106,15 @@ export class DirSlotDriver implements SlotDriver {
     const decompress = req.compression === 'zstd' ? ['zstd', ['-q', '-dc', ...input]] : ['xz', ['-dc', ...input]];
     const tarArgs = ['-x', '-C', dir, '--exclude=etc/twinroot/version', ...(process.getuid?.() === 0 ? ['--numeric-owner'] : ['--no-same-owner']), '-f', '-'];
     try {
-      const sub = execa(decompress[0] as string, decompress[1] as string[], { ...(req.signal ? { cancelSignal: req.signal } : {}) });
+      // buffer: false — execa would otherwise keep the decompressed stream for its result and kill
+      // the decompressor past maxBuffer (100 MB): a real root filesystem is far larger.
+      const sub = execa(decompress[0] as string, decompress[1] as string[], { buffer: { stdout: false }, ...(req.signal ? { cancelSignal: req.signal } : {}) });
       if (fromStream) feed(req.payloadStream!, sub);
       await sub.pipe('tar', tarArgs);
     } catch (err) {
-      throw new SlotCommandError('install', `extracting the payload into slot ${req.slot} failed: ${(err as { shortMessage?: string }).shortMessage ?? (err as Error).message}`);
+      const e = err as { shortMessage?: string; stderr?: unknown; message: string };
+      const why = typeof e.stderr === 'string' && e.stderr.trim() ? `: ${e.stderr.trim().split('\n').slice(-2).join('; ')}` : '';
+      throw new SlotCommandError('install', `extracting the payload into slot ${req.slot} failed: ${e.shortMessage ?? e.message}${why}`);
     }
     if (!existsSync(join(dir, 'etc'))) throw new SlotCommandError('install', 'the payload is not a root filesystem (no etc/)');
     mkdirSync(join(dir, 'etc/twinroot'), { recursive: true });

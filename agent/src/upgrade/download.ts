@@ -155,6 +155,8 @@ export class PayloadDownload {
     this.done.clear();
     this.stats.requests += 1;
     const range = await this.o.source.open(offset, this.validator, signal);
+    // Errors surface through the iterator below; a late one (after an abort) must not crash the agent.
+    range.stream.on('error', () => undefined);
     if (range.validator) this.validator = range.validator;
     if (range.length !== null && range.start + range.length > this.p.size) {
       range.stream.destroy();

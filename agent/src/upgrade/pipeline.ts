@@ -195,7 +195,7 @@ async function runSteps(req: UpgradeRequest, deps: UpgradeDeps, run: UpgradeRun)
           if (req.mode === 'download') break;
           to('installing');
           progress({ phase: 'installing' });
-          await install!();
+          await install();
           await configureSlot(slot, deps, progress);
           to('boot-configured');
           break;
@@ -284,7 +284,7 @@ async function configureSlot(slot: 'A' | 'B', deps: UpgradeDeps, progress: (p: T
  * Downloads and verifies the payload. With `overlap`, extraction into the slot starts at once,
  * fed only the verified prefix; the returned function waits for it (or installs from the file).
  */
-async function downloadPayload(m: Manifest, source: PayloadSource, dir: string, slot: 'A' | 'B', overlap: boolean, deps: UpgradeDeps, run: UpgradeRun, inflight: AbortController, onInstallStarted: (p: Promise<void>) => void): Promise<(() => Promise<void>) | null> {
+async function downloadPayload(m: Manifest, source: PayloadSource, dir: string, slot: 'A' | 'B', overlap: boolean, deps: UpgradeDeps, run: UpgradeRun, inflight: AbortController, onInstallStarted: (p: Promise<void>) => void): Promise<() => Promise<void>> {
   const stop = new AbortController();
   const onAbort = () => stop.abort(run.signal?.reason);
   run.signal?.addEventListener('abort', onAbort, { once: true });
@@ -330,7 +330,6 @@ async function downloadPayload(m: Manifest, source: PayloadSource, dir: string, 
     run.signal?.removeEventListener('abort', onAbort);
     inflight.signal.removeEventListener('abort', onInflightAbort);
   }
-  if (!overlap) return null;
   return installing ? () => installing! : installFromFile;
 }
 

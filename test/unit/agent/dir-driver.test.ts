@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirSlotDriver } from '@twinroot/agent';
@@ -112,4 +112,17 @@ test('a damaged bootstate.json is a clear error', async () => {
   await assert.rejects(d.status(), /bootstate.json is not JSON/);
   writeFileSync(join(root, 'bootstate.json'), '{"booted":"C","committed":"A"}');
   await assert.rejects(d.status(), /bootstate.json/);
+});
+
+test('a root filesystem larger than 100 MB installs (no output buffering limit), from a file and from a stream', async () => {
+  const { dir, root, d } = fresh();
+  // 160 MB of zeros: a few hundred KB compressed, more than execa's default maxBuffer expanded.
+  const src = join(dir, 'big.src');
+  mkdirSync(join(src, 'etc'), { recursive: true });
+  execFileSync('bash', ['-c', 'head -c 160M /dev/zero > "$1/etc/big" && tar -C "$1" -cf - . | zstd -q -1 -o "$2"', '_', src, join(dir, 'big.tar.zst')]);
+  await d.install({ slot: 'B', payloadFile: join(dir, 'big.tar.zst'), compression: 'zstd', version: '2.0.0' });
+  assert.equal(statSync(join(root, 'B/etc/big')).size, 160 * 1024 * 1024);
+  await d.install({ slot: 'B', payloadFile: '-', payloadStream: createReadStream(join(dir, 'big.tar.zst')), compression: 'zstd', version: '2.0.1' });
+  assert.equal(statSync(join(root, 'B/etc/big')).size, 160 * 1024 * 1024);
+  assert.equal((await d.status()).slots.B.version, '2.0.1');
 });
