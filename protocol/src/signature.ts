@@ -14,26 +14,23 @@ export class SignatureError extends Error {
   }
 }
 
-export function loadPublicKey(pem: string | Buffer, source = 'public key'): KeyObject {
+function loadKey(pem: string | Buffer, source: string, parse: (pem: string | Buffer) => KeyObject, what: string): KeyObject {
   let key: KeyObject;
   try {
-    key = createPublicKey(pem);
+    key = parse(pem);
   } catch (err) {
-    throw new SignatureError('bad_key', `${source} is not a PEM public key: ${(err as Error).message}`);
+    throw new SignatureError('bad_key', `${source} is not a PEM ${what}: ${(err as Error).message}`);
   }
   if (key.asymmetricKeyType !== 'ed25519') throw new SignatureError('bad_key', `${source} is a ${key.asymmetricKeyType} key; releases are signed with Ed25519`);
   return key;
 }
 
+export function loadPublicKey(pem: string | Buffer, source = 'public key'): KeyObject {
+  return loadKey(pem, source, createPublicKey, 'public key');
+}
+
 export function loadPrivateKey(pem: string | Buffer, source = 'signing key'): KeyObject {
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(pem);
-  } catch (err) {
-    throw new SignatureError('bad_key', `${source} is not a PEM private key: ${(err as Error).message}`);
-  }
-  if (key.asymmetricKeyType !== 'ed25519') throw new SignatureError('bad_key', `${source} is a ${key.asymmetricKeyType} key; releases are signed with Ed25519`);
-  return key;
+  return loadKey(pem, source, createPrivateKey, 'private key');
 }
 
 export function signManifest(manifestBytes: Buffer, key: KeyObject): string {
