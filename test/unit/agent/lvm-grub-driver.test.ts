@@ -3,6 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lvmGrubDriver, slotArgs, SlotCommandError, type CommandRunner } from '@twinroot/agent';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
 
 test('slotArgs builds one argument per value, with --json', () => {
   assert.deepEqual(slotArgs.install({ slot: 'B', payloadFile: '/data/twinroot/downloads/r1/payload.tar.zst', compression: 'zstd', version: '2.1.0-rc.1' }), [
@@ -76,4 +80,17 @@ test('output that is not JSON, or not the status contract, is an error', async (
   await assert.rejects(wrong.status(), /unexpected output/);
   const badHealth = lvmGrubDriver(['x'], recorder({ 'health-check': { exitCode: 2, stderr: 'twinroot-slot: health-check: unknown option --x' } }).run);
   await assert.rejects(badHealth.healthCheck(), /unknown option/);
+});
+
+test('install from a stream: "--payload -" and the stream on twinroot-slot\'s stdin (real process)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'twinroot-lvm-stdin-'));
+  const fake = join(dir, 'fake-twinroot-slot');
+  // Stands in for twinroot-slot: records its arguments and what arrives on stdin.
+  writeFileSync(fake, `#!/bin/bash\nprintf '%s\\n' "$@" > "${dir}/args"\ncat > "${dir}/stdin"\necho '{}'\n`, { mode: 0o755 });
+  const driver = lvmGrubDriver([fake]);
+  const data = Buffer.alloc(3 * 1024 * 1024, 7);
+  await driver.install({ slot: 'B', payloadFile: '-', payloadStream: Readable.from([data.subarray(0, 1000), data.subarray(1000)]), compression: 'zstd', version: '2.0.0' });
+  assert.deepEqual(readFileSync(join(dir, 'args'), 'utf8').trim().split('\n'), ['install', '--slot', 'B', '--payload', '-', '--compression', 'zstd', '--version', '2.0.0', '--json']);
+  assert.deepEqual(readFileSync(join(dir, 'stdin')), data);
+  await assert.rejects(driver.install({ slot: 'B', payloadFile: '-', compression: 'zstd', version: '2.0.0' }), /needs a payload stream/);
 });
