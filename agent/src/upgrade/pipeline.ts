@@ -80,6 +80,9 @@ const defaultFreeBytes = (dir: string) => {
 
 function errorCode(err: unknown): string {
   if (err instanceof UpgradeError || err instanceof PayloadError || err instanceof ManifestError) return err.code;
+  // Errors that carry their own task error code (e.g. the reboot command's `reboot_failed`).
+  const own = (err as { code?: unknown } | null)?.code;
+  if (typeof own === 'string' && /^[a-z][a-z0-9_]{2,63}$/.test(own)) return own;
   if (err && typeof err === 'object' && 'operation' in err) return `${String((err as { operation: string }).operation).replace(/-/g, '_')}_failed`;
   return 'upgrade_failed';
 }

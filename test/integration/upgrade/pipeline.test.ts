@@ -308,3 +308,15 @@ test('notBefore: the task waits, and an agent stop while waiting parks it', asyn
   assert.equal(new UpgradeJournal(a.stateDir).read()!.state, 'idle', 'parked before any step');
   assert.equal((await a.driver.status()).slots.B.version, '0.9.0');
 });
+
+test('a reboot command that fails fails the task with its own code (the trial stays armed for the next boot)', async () => {
+  const a = appliance();
+  const failingReboot = async () => {
+    throw Object.assign(new Error('systemctl reboot exited 1: Failed to connect to bus'), { code: 'reboot_failed' });
+  };
+  const err = await runUpgrade(request('r-fail'), a.deps({ reboot: failingReboot })).catch((e: unknown) => e);
+  assert.ok(err instanceof UpgradeError);
+  assert.equal(err.code, 'reboot_failed');
+  assert.equal(new UpgradeJournal(a.stateDir).read()!.state, 'failed');
+  assert.equal((await a.driver.status()).nextBoot, 'B', 'the next boot, whenever it comes, tries the new slot once');
+});
