@@ -19,6 +19,8 @@ export const CONFIG_KEYS = {
   logLevel: { type: 'level', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
   registerTokenKeyFile: { type: 'path', default: '', help: 'Ed25519 private key (PEM) that signs register tokens; empty: generated once and kept in dataDir/register-token-key.pem.' },
   sweepSchedule: { type: 'cron', default: '*/5 * * * *', help: 'When the presence, heartbeat and task sweeps run (cron expression), or "off" (another instance runs them; tests drive them by hand).' },
+  releasePublicKeyFile: { type: 'path', default: '', help: 'Ed25519 public key (PEM) release manifests must be signed with — the key the appliances pin; empty: dataDir/release-signing.pub.' },
+  artifactDir: { type: 'path', default: '', help: 'Directory of the artifact store that uploaded releases are kept in and served from (/artifacts/…); empty: dataDir/artifacts.' },
   operatorKey: { type: 'secret', default: '', help: 'Bearer key for the operator API; empty: generated once and kept in dataDir/operator-key.' },
   dynamodbEndpoint: { type: 'url-or-mode', default: 'embedded', help: '"embedded" (dynalite in-process), "aws" (AWS DynamoDB, default credential chain), or an http(s) URL of a DynamoDB-API server.' },
   dynamodbRegion: { type: 'string', default: 'us-east-1', help: 'AWS region of the DynamoDB tables.' },

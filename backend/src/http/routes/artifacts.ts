@@ -1,0 +1,38 @@
+import type { FastifyPluginAsync } from 'fastify';
+import type { ArtifactStore } from '../../artifacts/artifact-store.js';
+import { checkKey } from '../../artifacts/artifact-store.js';
+import { ifRangeAllows, parseRange } from '../../artifacts/range.js';
+import { notFound } from '../errors.js';
+
+/**
+ * Release files, for appliances to download: GET/HEAD /artifacts/<key>, with single byte ranges,
+ * strong ETags and If-Range, so an interrupted download resumes where it stopped. No credentials:
+ * packages are signed and checked on the appliance (like a public S3 URL).
+ */
+export function artifactRoutes(store: ArtifactStore): FastifyPluginAsync {
+  return async (app) => {
+    app.route({
+      method: ['GET', 'HEAD'],
+      url: '/artifacts/*',
+      exposeHeadRoute: false,
+      schema: { hide: true },
+      handler: async (req, reply) => {
+        const key = (req.params as { '*': string })['*'];
+        if (!checkKey(key)) throw notFound('no such artifact');
+        const st = await store.stat(key);
+        if (!st) throw notFound('no such artifact');
+        reply.header('accept-ranges', 'bytes').header('etag', st.etag).header('last-modified', st.lastModified.toUTCString()).header('cache-control', 'public, max-age=31536000, immutable');
+        reply.type(key.endsWith('.json') ? 'application/json' : 'application/octet-stream');
+        if (req.headers['if-none-match'] === st.etag) return reply.code(304).send();
+        const ifRange = req.headers['if-range'];
+        const range = ifRangeAllows(typeof ifRange === 'string' ? ifRange : undefined, st.etag, st.lastModified) ? parseRange(req.headers.range, st.size) : null;
+        if (range === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${st.size}`).send();
+        const { start, end } = range ?? { start: 0, end: st.size - 1 };
+        if (range) reply.code(206).header('content-range', `bytes ${start}-${end}/${st.size}`);
+        reply.header('content-length', String(Math.max(0, end - start + 1)));
+        if (req.method === 'HEAD' || st.size === 0) return reply.send();
+        return reply.send(await store.read(key, start, end));
+      },
+    });
+  };
+}
