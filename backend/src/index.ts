@@ -11,3 +11,11 @@ export { applianceStatus, HEARTBEAT_INTERVAL_S, PRESENCE_TIMEOUT_S } from './dom
 export type { TaskRecord } from './domain/task-record.js';
 export type { StoredAppliance, StoredTask, ReleaseRecord } from './store/store.js';
 export { slotOf } from './sweeps/scheduler.js';
+export { planRollout, splitHalves, regionOrder, PlanError, type FleetCustomer, type FleetAppliance, type PlannedStage } from './rollouts/plan.js';
+export { plannedStarts, slipAfter, preDownloadTimes, preDownloadFrom } from './rollouts/schedule.js';
+export { windowOpenAt, inWindow, zonedInstant } from './rollouts/maintenance-window.js';
+export { judgeStage } from './rollouts/stage-gate.js';
+export { targetStateFromTasks, countTargets } from './rollouts/target-state.js';
+export { advanceRollout, applyOperatorAction, type RolloutRecord, type StageRecord } from './rollouts/rollout-record.js';
+export { parseRange, ifRangeAllows } from './artifacts/range.js';
+export { releaseIdOf } from './services/releases.js';

@@ -30,6 +30,12 @@ import { deviceRoutes } from './http/routes/device.js';
 import { customerRoutes } from './http/routes/customers.js';
 import { applianceRoutes } from './http/routes/appliances.js';
 import type { ApiDeps } from './http/deps.js';
+import { DirArtifactStore } from './artifacts/dir-store.js';
+import { ReleaseService } from './services/releases.js';
+import { RolloutService } from './services/rollouts.js';
+import { artifactRoutes } from './http/routes/artifacts.js';
+import { releaseRoutes } from './http/routes/releases.js';
+import { rolloutRoutes } from './http/routes/rollouts.js';
 
 export interface Backend {
   app: FastifyInstance;
@@ -41,7 +47,7 @@ export interface Backend {
   operatorKey: string;
   /** Typed data access over the tables. */
   data: Store;
-  services: { tasks: TaskService; appliances: ApplianceService };
+  services: { tasks: TaskService; appliances: ApplianceService; releases: ReleaseService; rollouts: RolloutService };
   registerTokens: RegisterTokens;
   sweeps: Sweeps;
   scheduler: SweepScheduler;
@@ -137,7 +143,12 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const appliances = new ApplianceService(ctx, tasks, () => broker.url);
     const registerTokens = RegisterTokens.fromFile(config.registerTokenKeyFile || join(dataDir, 'register-token-key.pem'), !config.registerTokenKeyFile);
     const operatorKey = resolveOperatorKey(config, dataDir);
-    const sweeps = new Sweeps(ctx, appliances, tasks);
+    const rollouts = new RolloutService(ctx, tasks, appliances);
+    appliances.onRegistered = (a) => rollouts.join(a);
+    const artifacts = new DirArtifactStore(config.artifactDir || join(dataDir, 'artifacts'));
+    let publicUrl = config.publicUrl;
+    const releases = new ReleaseService(ctx, artifacts, config.releasePublicKeyFile || join(dataDir, 'release-signing.pub'), () => publicUrl);
+    const sweeps = new Sweeps(ctx, appliances, tasks, rollouts);
     const leases = new Leases(store.doc, tables.leases, `backend-${process.pid}-${randomBytes(4).toString('hex')}`);
     const scheduler = new SweepScheduler(sweeps, leases, clock, metrics, app.log);
     const deps: ApiDeps = { ctx, tasks, appliances, registerTokens, operatorKey };
@@ -148,10 +159,14 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     await app.register(deviceRoutes(deps));
     await app.register(customerRoutes(deps));
     await app.register(applianceRoutes(deps));
+    await app.register(artifactRoutes(artifacts));
+    await app.register(releaseRoutes({ ...deps, releases, incomingDir: join(dataDir, 'incoming') }));
+    await app.register(rolloutRoutes({ ...deps, rollouts }));
     closers.push(() => app.close());
     await app.listen({ host: config.httpHost, port: config.httpPort });
     const { port } = app.server.address() as AddressInfo;
     const http = config.publicUrl || `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${port}`;
+    publicUrl = http.replace(/\/+$/, '');
     if (config.sweepSchedule !== 'off') {
       scheduler.start(config.sweepSchedule);
       closers.push(() => scheduler.stop());
@@ -166,7 +181,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
       urls: { http, mqtt: broker.url, dynamodb: endpoint ?? `aws:${config.dynamodbRegion}` },
       operatorKey,
       data,
-      services: { tasks, appliances },
+      services: { tasks, appliances, releases, rollouts },
       registerTokens,
       sweeps,
       scheduler,

@@ -11,3 +11,4 @@ export * from './validate.js';
 export * from './decode-task.js';
 export * from './api.js';
 export * from './signature.js';
+export * from './rollout-api.js';

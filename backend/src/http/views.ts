@@ -1,6 +1,7 @@
-import type { Appliance, Customer, TaskView } from '@twinroot/protocol';
+import type { Appliance, Customer, Release, RolloutSummary, RolloutView, TaskView } from '@twinroot/protocol';
+import { currentStage, totalsOf, type RolloutRecord } from '../rollouts/rollout-record.js';
 import { applianceStatus } from '../domain/appliance-record.js';
-import type { CustomerRecord, StoredAppliance, StoredTask } from '../store/store.js';
+import type { CustomerRecord, ReleaseRecord, StoredAppliance, StoredTask } from '../store/store.js';
 
 /** What operators see of an appliance (never its token hash or index bookkeeping). */
 export function applianceView(a: StoredAppliance, currentTask?: StoredTask): Appliance {
@@ -59,5 +60,61 @@ export function customerView(c: CustomerRecord): Customer {
     canary: c.canary,
     ...(c.maintenanceWindow ? { maintenanceWindow: c.maintenanceWindow as Customer['maintenanceWindow'] } : {}),
     createdAt: c.createdAt,
+  };
+}
+
+export function releaseView(r: ReleaseRecord): Release {
+  return {
+    releaseId: r.releaseId,
+    version: r.version,
+    compatible: r.compatible ?? '',
+    manifestUrl: r.manifestUrl,
+    payloadSize: r.payloadSize ?? 0,
+    payloadSha256: r.payloadSha256 ?? '0'.repeat(64),
+    source: r.source ?? 'url',
+    manifestCreatedAt: r.manifestCreatedAt ?? r.createdAt,
+    createdAt: r.createdAt,
+  };
+}
+
+export function rolloutView(r: RolloutRecord): RolloutView {
+  return {
+    rolloutId: r.rolloutId,
+    releaseId: r.releaseId,
+    version: r.version,
+    status: r.status,
+    ...(r.pausedReason ? { pausedReason: r.pausedReason } : {}),
+    policy: r.policy,
+    stages: r.stages.map((s) => ({
+      index: s.index,
+      region: s.region,
+      kind: s.kind,
+      status: s.status,
+      customers: s.customers,
+      counts: s.counts,
+      preDownloadFrom: s.preDownloadFrom,
+      plannedStartAt: s.plannedStartAt,
+      ...(s.startedAt ? { startedAt: s.startedAt } : {}),
+      ...(s.passedAt ? { passedAt: s.passedAt } : {}),
+    })),
+    totals: totalsOf(r),
+    createdAt: r.createdAt,
+    updatedAt: r.updatedAt,
+    ...(r.completedAt ? { completedAt: r.completedAt } : {}),
+  };
+}
+
+export function rolloutSummary(r: RolloutRecord): RolloutSummary {
+  const cur = currentStage(r);
+  return {
+    rolloutId: r.rolloutId,
+    releaseId: r.releaseId,
+    version: r.version,
+    status: r.status,
+    ...(r.pausedReason ? { pausedReason: r.pausedReason } : {}),
+    stages: r.stages.length,
+    ...(cur ? { currentStage: cur.index } : {}),
+    totals: totalsOf(r),
+    createdAt: r.createdAt,
   };
 }

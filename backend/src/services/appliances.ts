@@ -12,12 +12,28 @@ import { isTerminal } from '../domain/task-record.js';
 import { hashApplianceToken, newApplianceToken } from '../auth/appliance-token.js';
 import type { RegisterClaims } from '../auth/register-token.js';
 import { shardOf } from '../store/shards.js';
-import type { StoredAppliance } from '../store/store.js';
+import type { ReleaseRecord, StoredAppliance, StoredTask } from '../store/store.js';
 import { without } from '../store/versioned.js';
 import type { ServiceContext } from './context.js';
 import type { TaskService } from './tasks.js';
 
 export const APPLIANCE_TOKEN_TTL_DAYS = 60;
+
+/** An install is refused while another upgrade of the appliance is in flight (one at a time). */
+export class UpgradeInProgressError extends Error {
+  constructor(readonly otherTaskId: string | undefined) {
+    super(`appliance is already upgrading (task ${otherTaskId})`);
+  }
+}
+
+export interface StartUpgradeOptions {
+  mode: 'download' | 'install' | 'install-reboot';
+  createdBy: string;
+  notBefore?: string;
+  allowDowngrade?: boolean;
+  /** A task id chosen (and recorded) by the caller beforehand; starting again with it is a no-op. */
+  taskId?: string;
+}
 /** Sweeps run on a fixed five-minute grid; due times are set this much early so a grid tick catches them. */
 const SWEEP_SLACK_S = 60;
 
@@ -36,6 +52,9 @@ function presence(now: number): { connection: 'connected'; presenceDueAt: string
  * rollback detection), and the presence and heartbeat sweeps' per-appliance steps.
  */
 export class ApplianceService {
+  /** Called after a registration (the rollout engine lets new appliances join pending stages). */
+  onRegistered: ((a: StoredAppliance) => Promise<unknown>) | null = null;
+
   constructor(
     private readonly ctx: ServiceContext,
     private readonly tasks: TaskService,
@@ -74,6 +93,11 @@ export class ApplianceService {
     };
     if (!(await this.ctx.store.appliances.create(record))) throw new Error(`appliance id collision: ${applianceId}`);
     this.ctx.log.info({ applianceId, customerId: claims.customerId, region: claims.region }, 'appliance registered');
+    try {
+      await this.onRegistered?.(record);
+    } catch (err) {
+      this.ctx.log.error({ applianceId, err: (err as Error).message }, 'after registration: joining rollouts failed');
+    }
     return { applianceId, applianceToken, tokenExpiresAt, mqtt: { url: this.mqttUrl(), clientId: applianceId, topic: taskTopic(applianceId) } };
   }
 
@@ -205,6 +229,44 @@ export class ApplianceService {
     if (!r?.changed) return false;
     await this.tasks.create({ applianceId: a.applianceId, taskType: 'heartbeat', body: {}, createdBy: 'scheduler' });
     return true;
+  }
+
+  /**
+   * Sends an upgrade task. An install marks the appliance upgrading first (one at a time; the
+   * mark is how a later heartbeat verifies it), then the task is sent; a download-only task
+   * (pre-download) changes nothing on the appliance. Idempotent for a given taskId.
+   */
+  async startUpgrade(applianceId: string, release: ReleaseRecord, opts: StartUpgradeOptions): Promise<StoredTask> {
+    const taskId = opts.taskId ?? randomUUID();
+    const existing = opts.taskId ? await this.ctx.store.tasks.get(taskId) : null;
+    if (existing) return existing;
+    const installs = opts.mode !== 'download';
+    if (installs) {
+      const marked = await this.ctx.store.appliances.mutate(applianceId, (cur) =>
+        cur.upgrade ? null : { ...cur, upgrade: { taskId, version: release.version, releaseId: release.releaseId, mode: opts.mode } },
+      );
+      if (!marked) throw new Error(`no appliance ${applianceId}`);
+      if (marked.after.upgrade?.taskId !== taskId) throw new UpgradeInProgressError(marked.after.upgrade?.taskId);
+    }
+    try {
+      return await this.tasks.create({
+        applianceId,
+        taskType: 'upgrade',
+        body: {
+          releaseId: release.releaseId,
+          version: release.version,
+          manifestUrl: release.manifestUrl,
+          mode: opts.mode,
+          ...(opts.notBefore ? { notBefore: opts.notBefore } : {}),
+          ...(opts.allowDowngrade ? { allowDowngrade: true } : {}),
+        },
+        createdBy: opts.createdBy,
+        taskId,
+      });
+    } catch (err) {
+      if (installs) await this.upgradeEnded(applianceId, taskId);
+      throw err;
+    }
   }
 
   /** Clears the appliance's in-flight upgrade when that upgrade task ends without being verified. */

@@ -1,7 +1,10 @@
-import { QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { compareVersions } from '@twinroot/protocol';
 import type { TaskType } from '@twinroot/protocol';
 import type { ApplianceRecord } from '../domain/appliance-record.js';
 import type { TaskRecord } from '../domain/task-record.js';
+import type { RolloutRecord } from '../rollouts/rollout-record.js';
+import type { TargetRecord } from '../rollouts/target-state.js';
 import type { TableNames } from './tables.js';
 import { VersionedTable } from './versioned.js';
 
@@ -24,6 +27,9 @@ export interface ReleaseRecord {
   manifestUrl: string;
   compatible?: string;
   payloadSize?: number;
+  payloadSha256?: string;
+  source?: 'artifact-store' | 'url';
+  manifestCreatedAt?: string;
   createdAt: string;
   rev: number;
 }
@@ -39,6 +45,8 @@ export class Store {
   readonly tasks: VersionedTable<StoredTask>;
   readonly customers: VersionedTable<CustomerRecord>;
   readonly releases: VersionedTable<ReleaseRecord>;
+  readonly rollouts: VersionedTable<RolloutRecord>;
+  readonly targets: VersionedTable<TargetRecord>;
 
   constructor(
     readonly doc: DynamoDBDocumentClient,
@@ -48,6 +56,8 @@ export class Store {
     this.tasks = new VersionedTable(doc, tables.tasks, 'taskId');
     this.customers = new VersionedTable(doc, tables.customers, 'customerId');
     this.releases = new VersionedTable(doc, tables.releases, 'releaseId');
+    this.rollouts = new VersionedTable(doc, tables.rollouts, 'rolloutId');
+    this.targets = new VersionedTable(doc, tables.rolloutTargets, 'targetId');
   }
 
   /** Items of a sparse due index whose due time has come, oldest first. */
@@ -164,5 +174,59 @@ export class Store {
   async listCustomers(limit: number, start?: Record<string, unknown>): Promise<PageOf<CustomerRecord>> {
     const out = await this.doc.send(new ScanCommand({ TableName: this.tables.customers, Limit: limit, ExclusiveStartKey: start }));
     return { items: (out.Items ?? []) as CustomerRecord[], next: out.LastEvaluatedKey };
+  }
+
+  /** Every item of a small table (releases, rollouts): operator listings, never per-appliance work. */
+  private async scanAll<T>(table: string, projection?: string): Promise<T[]> {
+    const items: T[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ProjectionExpression: projection }));
+      items.push(...((out.Items ?? []) as T[]));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  async listReleases(): Promise<ReleaseRecord[]> {
+    return (await this.scanAll<ReleaseRecord>(this.tables.releases)).sort((a, b) => compareVersions(b.version, a.version));
+  }
+
+  async listRollouts(): Promise<RolloutRecord[]> {
+    return (await this.scanAll<RolloutRecord>(this.tables.rollouts)).sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : 0));
+  }
+
+  /** The fleet as the rollout planner sees it (a Scan: once per rollout, at its creation). */
+  async fleetSnapshot(): Promise<{ customers: CustomerRecord[]; appliances: { applianceId: string; customerId: string }[] }> {
+    const customers = await this.scanAll<CustomerRecord>(this.tables.customers);
+    const appliances = await this.scanAll<{ applianceId: string; customerId: string }>(this.tables.appliances, 'applianceId, customerId');
+    return { customers, appliances: appliances.filter((a) => typeof a.customerId === 'string') };
+  }
+
+  /** All targets of one rollout stage. */
+  async targetsOfStage(stageKey: string): Promise<TargetRecord[]> {
+    const items: TargetRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({ TableName: this.tables.rolloutTargets, IndexName: 'byStage', KeyConditionExpression: 'stageKey = :s', ExpressionAttributeValues: { ':s': stageKey }, ExclusiveStartKey: start }),
+      );
+      items.push(...((out.Items ?? []) as TargetRecord[]));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
+  }
+
+  /** Writes targets 25 at a time (BatchWriteItem), retrying what DynamoDB hands back unprocessed. */
+  async putTargets(targets: readonly TargetRecord[]): Promise<void> {
+    for (let i = 0; i < targets.length; i += 25) {
+      let requests: { PutRequest: { Item: Record<string, unknown> } }[] | undefined = targets.slice(i, i + 25).map((t) => ({ PutRequest: { Item: { ...t } } }));
+      for (let attempt = 0; requests && requests.length > 0; attempt++) {
+        if (attempt > 8) throw new Error('putTargets: DynamoDB keeps returning unprocessed items');
+        if (attempt > 0) await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+        const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.tables.rolloutTargets]: requests } }));
+        requests = out.UnprocessedItems?.[this.tables.rolloutTargets] as typeof requests;
+      }
+    }
   }
 }

@@ -40,6 +40,9 @@ export const TABLES = {
   customers: { key: 'customerId', indexes: [] },
   releases: { key: 'releaseId', indexes: [] },
   leases: { key: 'name', indexes: [] },
+  rollouts: { key: 'rolloutId', indexes: [] },
+  // One item per appliance and rollout; a stage's appliances are read through byStage.
+  rolloutTargets: { key: 'targetId', indexes: [{ name: 'byStage', hash: 'stageKey', range: 'applianceId' }] },
 } as const;
 
 export type TableName = keyof typeof TABLES;

@@ -6,8 +6,9 @@ import { without } from '../store/versioned.js';
 import type { ApplianceService } from '../services/appliances.js';
 import type { ServiceContext } from '../services/context.js';
 import type { TaskService } from '../services/tasks.js';
+import type { RolloutService } from '../services/rollouts.js';
 
-export const SWEEP_NAMES = ['presence', 'heartbeats', 'tasks'] as const;
+export const SWEEP_NAMES = ['presence', 'heartbeats', 'tasks', 'rollouts'] as const;
 export type SweepName = (typeof SWEEP_NAMES)[number];
 
 export interface SweepReport {
@@ -29,6 +30,7 @@ export class Sweeps {
     private readonly ctx: ServiceContext,
     private readonly appliances: ApplianceService,
     private readonly tasks: TaskService,
+    private readonly rollouts: RolloutService,
   ) {}
 
   async run(name: SweepName): Promise<SweepReport> {
@@ -39,6 +41,11 @@ export class Sweeps {
         return this.drain(name, 'appliances', 'byHeartbeatDue', 'hbShard', 'hbDueAt', (a: StoredAppliance) => this.appliances.sendHeartbeatIfDue(a));
       case 'tasks':
         return this.drain(name, 'tasks', 'byDue', 'dueShard', 'dueAt', (t: StoredTask) => this.dueTask(t));
+      case 'rollouts': {
+        const r = await this.rollouts.sweep();
+        this.ctx.metrics.sweepItems.inc({ sweep: name }, r.handled);
+        return { sweep: name, ...r };
+      }
     }
   }
 

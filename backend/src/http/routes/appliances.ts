@@ -17,8 +17,8 @@ import {
   UpgradeRequest,
   type TaskType,
 } from '@twinroot/protocol';
-import { randomUUID } from 'node:crypto';
 import { statusFilter } from '../../domain/appliance-record.js';
+import { UpgradeInProgressError, type StartUpgradeOptions } from '../../services/appliances.js';
 import { isTerminal } from '../../domain/task-record.js';
 import type { StoredAppliance } from '../../store/store.js';
 import { operatorAuth } from '../auth.js';
@@ -43,10 +43,10 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
     return a;
   }
 
-  async function send(applianceId: string, taskType: TaskType, body: Record<string, unknown>, createdBy: string, taskId?: string) {
+  async function send(applianceId: string, taskType: TaskType, body: Record<string, unknown>, createdBy: string) {
     const v = bodyValidators[taskType](body);
     if (!v.ok) throw badRequest('bad_task_body', `body: ${v.error}`);
-    const t = await deps.tasks.create({ applianceId, taskType, body, createdBy, taskId });
+    const t = await deps.tasks.create({ applianceId, taskType, body, createdBy });
     return { taskId: t.taskId, status: t.status };
   }
 
@@ -135,35 +135,12 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
         const body = req.body as { releaseId: string; mode?: string; notBefore?: string; allowDowngrade?: boolean };
         const release = await ctx.store.releases.get(body.releaseId, false);
         if (!release) throw notFound(`no release ${body.releaseId}`);
-        const mode = body.mode ?? 'install-reboot';
-        const taskId = randomUUID();
-        // An install marks the appliance upgrading first (one at a time), then the task is sent.
-        // A download-only task (pre-download) changes nothing on the appliance.
-        const installs = mode !== 'download';
-        if (installs) {
-          const marked = await ctx.store.appliances.mutate(a.applianceId, (cur) =>
-            cur.upgrade ? null : { ...cur, upgrade: { taskId, version: release.version, releaseId: release.releaseId, mode } },
-          );
-          if (!marked?.changed) throw conflict('upgrade_in_progress', `appliance is already upgrading (task ${marked?.after.upgrade?.taskId})`);
-        }
+        const mode = (body.mode ?? 'install-reboot') as StartUpgradeOptions['mode'];
         try {
-          const out = await send(
-            a.applianceId,
-            'upgrade',
-            {
-              releaseId: release.releaseId,
-              version: release.version,
-              manifestUrl: release.manifestUrl,
-              mode,
-              ...(body.notBefore ? { notBefore: body.notBefore } : {}),
-              ...(body.allowDowngrade ? { allowDowngrade: true } : {}),
-            },
-            'operator',
-            taskId,
-          );
-          return reply.code(202).send(out);
+          const t = await deps.appliances.startUpgrade(a.applianceId, release, { mode, createdBy: 'operator', notBefore: body.notBefore, allowDowngrade: body.allowDowngrade });
+          return reply.code(202).send({ taskId: t.taskId, status: t.status });
         } catch (err) {
-          if (installs) await deps.appliances.upgradeEnded(a.applianceId, taskId);
+          if (err instanceof UpgradeInProgressError) throw conflict('upgrade_in_progress', err.message);
           throw err;
         }
       },
