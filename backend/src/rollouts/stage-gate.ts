@@ -5,19 +5,23 @@ export type StageVerdict = { kind: 'passed' } | { kind: 'pause'; reason: string 
 /**
  * Whether a running stage passed, must pause the rollout, or is still at work (pure).
  * Ratios are of the stage's appliances that were not cancelled. The error ratio counts failures
- * and rollbacks; failures an operator accepted by resuming (`acceptedFailures`) do not pause it
- * again, new ones do. A stage passes when its verified success ratio reaches the threshold and
- * no appliance is still in progress (an in-progress one ends at the latest at its stage timeout).
+ * and rollbacks. Failures an operator accepted by resuming (`acceptedFailures`) leave the
+ * reckoning: they neither pause the rollout again nor hold the stage back — new ones do. A stage
+ * passes when its verified success ratio reaches the threshold and no appliance is still in
+ * progress (an in-progress one ends at the latest at its stage timeout).
  */
 export function judgeStage(c: StageCounts, successThreshold: number, errorThreshold: number, acceptedFailures = 0): StageVerdict {
-  const total = c.appliances - c.cancelled;
-  if (total <= 0) return { kind: 'passed' };
   const bad = c.failed + c.rolledBack;
-  const errorRatio = bad / total;
-  if (errorRatio > errorThreshold && bad > acceptedFailures) {
+  const accepted = Math.min(acceptedFailures, bad);
+  const total = c.appliances - c.cancelled - accepted;
+  if (total <= 0) return { kind: 'passed' };
+  const newBad = bad - accepted;
+  const errorRatio = newBad / total;
+  if (newBad > 0 && errorRatio > errorThreshold) {
+    const was = accepted > 0 ? ` after ${accepted} accepted` : '';
     return {
       kind: 'pause',
-      reason: `error threshold: ${bad} of ${total} appliances failed or rolled back (${c.failed} failed, ${c.rolledBack} rolled back; ${round(errorRatio)} > ${errorThreshold})`,
+      reason: `error threshold: ${newBad} of ${total} appliances failed or rolled back${was} (${c.failed} failed, ${c.rolledBack} rolled back; ${round(errorRatio)} > ${errorThreshold})`,
     };
   }
   const successRatio = c.succeeded / total;
