@@ -31,6 +31,8 @@ import { customerRoutes } from './http/routes/customers.js';
 import { applianceRoutes } from './http/routes/appliances.js';
 import type { ApiDeps } from './http/deps.js';
 import { DirArtifactStore } from './artifacts/dir-store.js';
+import { S3ArtifactStore } from './artifacts/s3-store.js';
+import type { ArtifactStore } from './artifacts/artifact-store.js';
 import { ReleaseService } from './services/releases.js';
 import { RolloutService } from './services/rollouts.js';
 import { artifactRoutes } from './http/routes/artifacts.js';
@@ -145,7 +147,8 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const operatorKey = resolveOperatorKey(config, dataDir);
     const rollouts = new RolloutService(ctx, tasks, appliances);
     appliances.onRegistered = (a) => rollouts.join(a);
-    const artifacts = new DirArtifactStore(config.artifactDir || join(dataDir, 'artifacts'));
+    const artifacts: ArtifactStore =
+      config.artifactStore === 'dir' ? new DirArtifactStore(config.artifactDir || join(dataDir, 'artifacts')) : S3ArtifactStore.fromConfig(config.artifactStore, config.artifactS3Region, config.artifactS3Endpoint);
     let publicUrl = config.publicUrl;
     const releases = new ReleaseService(ctx, artifacts, config.releasePublicKeyFile || join(dataDir, 'release-signing.pub'), () => publicUrl);
     const sweeps = new Sweeps(ctx, appliances, tasks, rollouts);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdirSync, mkdtempSync, openAsBlob, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -177,4 +177,13 @@ export async function servePackage(pkg: BuiltPackage): Promise<PackageServer> {
 
 export function readManifestBytes(pkg: BuiltPackage): Buffer {
   return readFileSync(pkg.manifestFile);
+}
+
+/** A package as the multipart form POST /v1/releases takes (the files manifest, signature, payload). */
+export async function packageForm(pkg: Pick<BuiltPackage, 'manifestFile' | 'signatureFile' | 'payloadFile'>): Promise<FormData> {
+  const form = new FormData();
+  form.append('manifest', new Blob([readFileSync(pkg.manifestFile)]), 'manifest.json');
+  form.append('signature', new Blob([readFileSync(pkg.signatureFile)]), 'manifest.json.sig');
+  form.append('payload', await openAsBlob(pkg.payloadFile), 'payload');
+  return form;
 }

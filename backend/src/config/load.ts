@@ -86,9 +86,13 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
     values[key] = parseValue(key, CONFIG_KEYS[key], raw, name);
   }
 
+  const store = String(values.artifactStore);
+  if (store !== 'dir' && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(store)) {
+    throw new ConfigError(`TWINROOT_ARTIFACT_STORE (artifactStore): expected "dir" or s3://bucket[/prefix], got ${JSON.stringify(store.slice(0, 80))}`);
+  }
   const tls = [values.mqttCertFile, values.mqttKeyFile].filter((v) => v !== '').length;
   if (tls === 1) throw new ConfigError('TWINROOT_MQTT_CERT_FILE (mqttCertFile) and TWINROOT_MQTT_KEY_FILE (mqttKeyFile) must be given together');
   return values as Config;
 }
 
-const ownPrefixes = ['TWINROOT_HTTP_', 'TWINROOT_DYNAMODB_', 'TWINROOT_MQTT_', 'TWINROOT_EMBEDDED_'];
+const ownPrefixes = ['TWINROOT_HTTP_', 'TWINROOT_DYNAMODB_', 'TWINROOT_MQTT_', 'TWINROOT_EMBEDDED_', 'TWINROOT_ARTIFACT_', 'TWINROOT_RELEASE_'];

@@ -18,6 +18,8 @@ export async function installOpenApi(app: FastifyInstance, version: string): Pro
         { name: 'device', description: 'Called by appliances' },
         { name: 'customers', description: 'Operator: customers and register tokens' },
         { name: 'appliances', description: 'Operator: the fleet and its tasks' },
+        { name: 'releases', description: 'Operator: signed packages (upload or URL)' },
+        { name: 'rollouts', description: 'Operator: staged gray rollouts' },
         { name: 'health', description: 'Health and metrics' },
       ],
     },

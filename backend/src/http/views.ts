@@ -77,13 +77,14 @@ export function releaseView(r: ReleaseRecord): Release {
   };
 }
 
+/** What the list and the detail view of a rollout both start with. */
+function rolloutHead(r: RolloutRecord): Pick<RolloutView, 'rolloutId' | 'releaseId' | 'version' | 'status' | 'pausedReason'> {
+  return { rolloutId: r.rolloutId, releaseId: r.releaseId, version: r.version, status: r.status, ...(r.pausedReason ? { pausedReason: r.pausedReason } : {}) };
+}
+
 export function rolloutView(r: RolloutRecord): RolloutView {
   return {
-    rolloutId: r.rolloutId,
-    releaseId: r.releaseId,
-    version: r.version,
-    status: r.status,
-    ...(r.pausedReason ? { pausedReason: r.pausedReason } : {}),
+    ...rolloutHead(r),
     policy: r.policy,
     stages: r.stages.map((s) => ({
       index: s.index,
@@ -107,11 +108,7 @@ export function rolloutView(r: RolloutRecord): RolloutView {
 export function rolloutSummary(r: RolloutRecord): RolloutSummary {
   const cur = currentStage(r);
   return {
-    rolloutId: r.rolloutId,
-    releaseId: r.releaseId,
-    version: r.version,
-    status: r.status,
-    ...(r.pausedReason ? { pausedReason: r.pausedReason } : {}),
+    ...rolloutHead(r),
     stages: r.stages.length,
     ...(cur ? { currentStage: cur.index } : {}),
     totals: totalsOf(r),

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { BuiltPackage } from '@twinroot/image-build';
 import { startTestBackend } from '../../helpers/backend.js';
 import { call } from '../../helpers/operator-api.js';
-import { makeKeys, makePackage, servePackage, type PackageServer, type TestKeys } from '../../helpers/packages.js';
+import { makeKeys, makePackage, packageForm, servePackage, type PackageServer, type TestKeys } from '../../helpers/packages.js';
 
 let backend: Awaited<ReturnType<typeof startTestBackend>>;
 let keys: TestKeys;
@@ -158,10 +158,7 @@ test('no release key configured: a clear 503', async () => {
   try {
     const r = await call(b.urls.http, 'POST', '/v1/releases', { token: b.operatorKey, json: { manifestUrl: 'http://127.0.0.1:9/x/manifest.json' } });
     assert.equal(r.status, 400, 'the manifest is fetched first');
-    const form = new FormData();
-    form.append('manifest', new Blob([readFileSync(pkg.manifestFile)]), 'manifest.json');
-    form.append('signature', new Blob([readFileSync(pkg.signatureFile)]), 'manifest.json.sig');
-    form.append('payload', await openAsBlob(pkg.payloadFile), 'payload');
+    const form = await packageForm(pkg);
     const res = await fetch(`${b.urls.http}/v1/releases`, { method: 'POST', headers: { authorization: `Bearer ${b.operatorKey}` }, body: form });
     const body = (await res.json()) as { code: string; message: string };
     assert.equal(res.status, 503);
@@ -169,5 +166,39 @@ test('no release key configured: a clear 503', async () => {
     assert.match(body.message, /releasePublicKeyFile/);
   } finally {
     await b.cleanup();
+  }
+});
+
+test('S3 artifact store (against s3rver, a local S3-API server): upload into the bucket under its prefix, ranged download through the backend', async () => {
+  const { default: S3rver } = (await import('s3rver')) as unknown as { default: new (o: object) => { run(): Promise<{ port: number }>; close(): Promise<void> } };
+  const dir = mkdtempSync(join(tmpdir(), 's3rver-'));
+  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: 'twinroot-artifacts' }] });
+  const { port } = await s3.run();
+  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
+  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  const b = await startTestBackend({ TWINROOT_RELEASE_PUBLIC_KEY_FILE: keys.publicKey, TWINROOT_ARTIFACT_STORE: 's3://twinroot-artifacts/releases', TWINROOT_ARTIFACT_S3_ENDPOINT: `http://127.0.0.1:${port}` });
+  try {
+    const p4 = await makePackage({ keys, version: '4.0.0', randomKiB: 300 });
+    const form = await packageForm(p4);
+    const res = await fetch(`${b.urls.http}/v1/releases`, { method: 'POST', headers: { authorization: `Bearer ${b.operatorKey}` }, body: form });
+    const rel = (await res.json()) as { manifestUrl: string; source: string };
+    assert.equal(res.status, 201, JSON.stringify(rel));
+    assert.equal(rel.source, 'artifact-store');
+    const key = new URL(rel.manifestUrl).pathname.replace('/artifacts/', 'releases/');
+    const direct = await fetch(`http://127.0.0.1:${port}/twinroot-artifacts/${key}`);
+    assert.ok(Buffer.from(await direct.arrayBuffer()).equals(readFileSync(p4.manifestFile)), 'the manifest is in the bucket under the prefix');
+    const payloadUrl = new URL(p4.manifest.payload.file, rel.manifestUrl).toString();
+    const original = readFileSync(p4.payloadFile);
+    const whole = await fetch(payloadUrl);
+    const etag = whole.headers.get('etag')!;
+    assert.ok(Buffer.from(await whole.arrayBuffer()).equals(original));
+    const part = await fetch(payloadUrl, { headers: { range: 'bytes=100-4195', 'if-range': etag } });
+    assert.equal(part.status, 206);
+    assert.equal(part.headers.get('content-range'), `bytes 100-4195/${original.length}`);
+    assert.ok(Buffer.from(await part.arrayBuffer()).equals(original.subarray(100, 4196)));
+    assert.equal((await fetch(payloadUrl.replace('4.0.0.tar', '4.0.1.tar'))).status, 404);
+  } finally {
+    await b.cleanup();
+    await s3.close();
   }
 });

@@ -3,12 +3,11 @@
 // clock; the rollout engine runs as the sweep does (a pass per tick).
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { openAsBlob, readFileSync } from 'node:fs';
 import type { RolloutView, TaskView } from '@twinroot/protocol';
 import { startTestBackend } from '../../helpers/backend.js';
 import { ManualClock } from '../../helpers/clock.js';
 import { call } from '../../helpers/operator-api.js';
-import { makeKeys, makePackage, type TestKeys } from '../../helpers/packages.js';
+import { makeKeys, makePackage, packageForm, type TestKeys } from '../../helpers/packages.js';
 import { registerSimulated, simulateCustomer, type SimulatedAppliance } from '../../helpers/fleet-simulator.js';
 
 const T0 = Date.parse('2026-11-02T10:00:00Z'); // a Monday
@@ -21,10 +20,7 @@ type Stack = Awaited<ReturnType<typeof startTestBackend>>;
 
 async function uploadRelease(b: Stack, version: string): Promise<string> {
   const pkg = await makePackage({ keys, version, randomKiB: 64 });
-  const form = new FormData();
-  form.append('manifest', new Blob([readFileSync(pkg.manifestFile)]), 'manifest.json');
-  form.append('signature', new Blob([readFileSync(pkg.signatureFile)]), 'manifest.json.sig');
-  form.append('payload', await openAsBlob(pkg.payloadFile), 'payload');
+  const form = await packageForm(pkg);
   const res = await fetch(`${b.urls.http}/v1/releases`, { method: 'POST', headers: { authorization: `Bearer ${b.operatorKey}` }, body: form });
   const body = (await res.json()) as { releaseId: string };
   assert.equal(res.status, 201, JSON.stringify(body));
