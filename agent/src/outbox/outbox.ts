@@ -24,6 +24,9 @@ interface Logger {
  * restart picks up where it stopped. The backend is idempotent, so a repeat after a crash
  * between POST and unlink is harmless.
  */
+/** The highest sequence number handed out (entries are deleted once delivered). */
+const HIGH_WATER_FILE = 'last-seq';
+
 export class Outbox {
   private readonly dir: string;
   private seq = 0;
@@ -42,8 +45,20 @@ export class Outbox {
   ) {
     this.dir = join(stateDir, 'outbox');
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    // Sequence numbers must keep rising across restarts: the backend ignores a result whose seq
+    // is not above the last it applied, so a counter that restarted at 1 after a reboot (empty
+    // outbox) would have the post-reboot result of an upgrade dropped as stale.
     const last = this.files().at(-1);
-    this.seq = last ? Number(last.slice(0, 12)) : 0;
+    this.seq = Math.max(last ? Number(last.slice(0, 12)) : 0, this.readHighWater());
+  }
+
+  private readHighWater(): number {
+    try {
+      const n = Number(readFileSync(join(this.dir, HIGH_WATER_FILE), 'utf8').trim());
+      return Number.isSafeInteger(n) && n > 0 ? n : 0;
+    } catch {
+      return 0;
+    }
   }
 
   private files(): string[] {
@@ -57,6 +72,7 @@ export class Outbox {
     this.seq += 1;
     const entry: OutboxEntry = { seq: this.seq, taskId, result: { ...result, seq: this.seq, at: result.at ?? new Date().toISOString() } };
     writeFileAtomic(join(this.dir, `${String(this.seq).padStart(12, '0')}.json`), JSON.stringify(entry));
+    writeFileAtomic(join(this.dir, HIGH_WATER_FILE), `${this.seq}\n`);
     if (!this.backingOff) this.wake?.();
     return entry;
   }

@@ -37,7 +37,20 @@ test('outbox: entries survive a restart and keep increasing sequence numbers', a
   assert.deepEqual(second.pending().map((e) => e.seq), [1, 2]);
   assert.equal(second.add('t', { status: 'succeeded' }).seq, 3);
   assert.equal(statSync(join(dir, 'outbox')).mode & 0o777, 0o700);
-  assert.equal(readdirSync(join(dir, 'outbox')).length, 3);
+  assert.equal(readdirSync(join(dir, 'outbox')).filter((f) => f.endsWith('.json')).length, 3);
+});
+
+test('outbox: sequence numbers keep rising after everything was delivered and the agent restarted (a reboot)', async () => {
+  const dir = tmp();
+  const first = new Outbox(dir, async () => 'delivered', silent, { baseMs: 5, maxMs: 20 });
+  for (const status of ['accepted', 'running', 'running'] as const) first.add('t', { status });
+  first.start();
+  assert.ok(await first.drained(5000));
+  await first.stop();
+  assert.deepEqual(readdirSync(join(dir, 'outbox')).filter((f) => f.endsWith('.json')), []);
+  // After the reboot the outbox is empty; the trial's result must still be newer than "running" (seq 3).
+  const second = new Outbox(dir, async () => 'delivered', silent);
+  assert.equal(second.add('t', { status: 'failed', error: { code: 'health_check_failed', message: 'x' } }).seq, 4);
 });
 
 test('seen tasks: persisted across instances, forgotten after the TTL', async () => {
