@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the unit and integration tests with node's own test runner (TypeScript through tsx).
-// Usage: npm test [-- unit|integration|<file>...]
+// Usage: npm test [-- unit|integration|<file>...]; npm run test:e2e (= --e2e: the browser tests in test/e2e)
 import { spawnSync } from 'node:child_process';
 import { readdirSync, existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +17,8 @@ function testFiles(dir) {
 }
 
 let files;
-if (args.length === 0) files = suites.flatMap(testFiles);
+if (args[0] === '--e2e') files = testFiles('test/e2e');
+else if (args.length === 0) files = suites.flatMap(testFiles);
 else files = args.flatMap((a) => (suites.includes(`test/${a}`) ? testFiles(`test/${a}`) : [a]));
 if (files.length === 0) {
   console.error('run-tests: no test files found');

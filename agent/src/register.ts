@@ -12,11 +12,11 @@ export function primaryIp(): string {
   return pick?.address ?? '127.0.0.1';
 }
 
-export async function register(opts: { backendUrl: string; registerToken: string; stateDir: string; slots: SlotStatusSource }): Promise<Identity> {
+export async function register(opts: { backendUrl: string; registerToken: string; stateDir: string; slots: SlotStatusSource; hostname?: string }): Promise<Identity> {
   const s = await opts.slots.status();
   const req: RegisterRequest = {
     registerToken: opts.registerToken,
-    hostname: hostname().slice(0, 253) || 'unknown',
+    hostname: (opts.hostname ?? hostname()).slice(0, 253) || 'unknown',
     cpu: (cpus()[0]?.model ?? 'unknown').trim().slice(0, 256) || 'unknown',
     memoryMb: Math.max(1, Math.round(totalmem() / 2 ** 20)),
     ip: primaryIp(),

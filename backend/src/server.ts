@@ -33,6 +33,11 @@ import type { ApiDeps } from './http/deps.js';
 import { DirArtifactStore } from './artifacts/dir-store.js';
 import { S3ArtifactStore } from './artifacts/s3-store.js';
 import type { ArtifactStore } from './artifacts/artifact-store.js';
+import { logRoutes, logUploadRoutes } from './http/routes/logs.js';
+import { LogBundles } from './services/log-bundles.js';
+import { consolePlugin } from './http/console.js';
+import { fleetRoutes } from './http/routes/fleet.js';
+import { RolloutTicker } from './sweeps/rollout-ticker.js';
 import { ReleaseService } from './services/releases.js';
 import { RolloutService } from './services/rollouts.js';
 import { artifactRoutes } from './http/routes/artifacts.js';
@@ -162,6 +167,11 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     await app.register(deviceRoutes(deps));
     await app.register(customerRoutes(deps));
     await app.register(applianceRoutes(deps));
+    await app.register(consolePlugin());
+    await app.register(fleetRoutes(deps));
+    const logDeps = { ...deps, logs: new LogBundles(join(dataDir, 'log-bundles')), publicUrl: () => publicUrl };
+    await app.register(logRoutes(logDeps));
+    await app.register(logUploadRoutes(logDeps));
     await app.register(artifactRoutes(artifacts));
     await app.register(releaseRoutes({ ...deps, releases, incomingDir: join(dataDir, 'incoming') }));
     await app.register(rolloutRoutes({ ...deps, rollouts }));
@@ -173,6 +183,9 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     if (config.sweepSchedule !== 'off') {
       scheduler.start(config.sweepSchedule);
       closers.push(() => scheduler.stop());
+      const ticker = new RolloutTicker(rollouts, app.log);
+      ticker.start(config.rolloutPassSeconds);
+      closers.push(() => ticker.stop());
     }
 
     return {

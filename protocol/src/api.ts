@@ -48,11 +48,31 @@ export const Customer = Type.Object(
 );
 export type Customer = Static<typeof Customer>;
 
+/** Changes to a customer; `maintenanceWindow: null` removes the window (installs then go out at any time). */
+export const UpdateCustomerRequest = Type.Object(
+  { canary: Type.Optional(Type.Boolean()), maintenanceWindow: Type.Optional(Type.Union([MaintenanceWindow, Type.Null()])) },
+  { ...strict, minProperties: 1 },
+);
+export type UpdateCustomerRequest = Static<typeof UpdateCustomerRequest>;
+
 export const RegisterTokenRequest = Type.Object({ ttlHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 365 })) }, strict);
 export const RegisterTokenResponse = Type.Object({ registerToken: Type.String(), expiresAt: Timestamp }, strict);
 
 export const APPLIANCE_STATUSES = ['connected', 'disconnected', 'upgrading', 'rolled_back'] as const;
 export type ApplianceStatus = (typeof APPLIANCE_STATUSES)[number];
+
+/** Appliance counts for the console: by status, by version, by region (optionally of one customer or region). */
+export const FleetSummary = Type.Object(
+  {
+    appliances: Type.Integer({ minimum: 0 }),
+    byStatus: Type.Object(Object.fromEntries(APPLIANCE_STATUSES.map((s) => [s, Type.Integer({ minimum: 0 })])) as Record<ApplianceStatus, ReturnType<typeof Type.Integer>>, strict),
+    byVersion: Type.Array(Type.Object({ version: Type.String(), count: Type.Integer({ minimum: 0 }) }, strict)),
+    byRegion: Type.Array(Type.Object({ region: Type.String(), count: Type.Integer({ minimum: 0 }) }, strict)),
+  },
+  strict,
+);
+export type FleetSummary = Static<typeof FleetSummary>;
+export const FleetSummaryQuery = Type.Object({ region: Type.Optional(Region), customerId: Type.Optional(Id) }, strict);
 
 export const DesiredService = Type.Object({ serviceCode: ServiceCode, version: Version, bundleUrl: HttpUrl, sha256: Sha256Hex }, strict);
 export type DesiredService = Static<typeof DesiredService>;

@@ -43,7 +43,7 @@ export const CreateRolloutRequest = Type.Object(
     canaryCustomers: Type.Optional(Type.Array(Id, { maxItems: 1000, uniqueItems: true })),
     successThreshold: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 1 })),
     errorThreshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
-    stageTimeoutMinutes: Type.Optional(Type.Integer({ minimum: 5, maximum: 30 * 24 * 60 })),
+    stageTimeoutMinutes: Type.Optional(Type.Integer({ minimum: 1, maximum: 30 * 24 * 60 })),
     preDownloadWindowHours: Type.Optional(Type.Number({ minimum: 0, maximum: 14 * 24 })),
     mode: Type.Optional(Type.Union(UPGRADE_MODES.map((m) => Type.Literal(m)))),
   },

@@ -3,7 +3,7 @@
  * README's configuration table are all made from it. File keys are camelCase; each key's
  * environment variable is TWINROOT_ + its SCREAMING_SNAKE name.
  */
-export type KeyType = 'string' | 'port' | 'url-or-mode' | 'level' | 'path' | 'secret' | 'cron';
+export type KeyType = 'string' | 'port' | 'seconds' | 'url-or-mode' | 'level' | 'path' | 'secret' | 'cron';
 
 export interface KeySpec {
   type: KeyType;
@@ -19,6 +19,7 @@ export const CONFIG_KEYS = {
   logLevel: { type: 'level', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
   registerTokenKeyFile: { type: 'path', default: '', help: 'Ed25519 private key (PEM) that signs register tokens; empty: generated once and kept in dataDir/register-token-key.pem.' },
   sweepSchedule: { type: 'cron', default: '*/5 * * * *', help: 'When the presence, heartbeat and task sweeps run (cron expression), or "off" (another instance runs them; tests drive them by hand).' },
+  rolloutPassSeconds: { type: 'seconds', default: 30, help: 'How often running rollouts are advanced between sweeps (seconds; 0: only with the sweeps). Passes are idempotent, so every instance may run them.' },
   releasePublicKeyFile: { type: 'path', default: '', help: 'Ed25519 public key (PEM) release manifests must be signed with — the key the appliances pin; empty: dataDir/release-signing.pub.' },
   artifactStore: { type: 'string', default: 'dir', help: 'Where uploaded releases are kept: "dir" (artifactDir) or s3://bucket[/prefix]; either way appliances download them from this backend\'s /artifacts/… with Range and ETag.' },
   artifactS3Endpoint: { type: 'string', default: '', help: 'Endpoint of an S3-API server for artifactStore (MinIO, …; path-style); empty: AWS S3.' },
@@ -42,7 +43,7 @@ export const CONFIG_KEYS = {
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 export type Config = {
-  [K in ConfigKey]: (typeof CONFIG_KEYS)[K]['type'] extends 'port' ? number : string;
+  [K in ConfigKey]: (typeof CONFIG_KEYS)[K]['type'] extends 'port' | 'seconds' ? number : string;
 };
 
 export function envName(key: string): string {

@@ -1,3 +1,4 @@
+import type { FleetRow } from '../domain/fleet-summary.js';
 import { BatchWriteCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { compareVersions } from '@twinroot/protocol';
 import type { TaskType } from '@twinroot/protocol';
@@ -177,11 +178,11 @@ export class Store {
   }
 
   /** Every item of a small table (releases, rollouts): operator listings, never per-appliance work. */
-  private async scanAll<T>(table: string, projection?: string): Promise<T[]> {
+  private async scanAll<T>(table: string, projection?: string, names?: Record<string, string>): Promise<T[]> {
     const items: T[] = [];
     let start: Record<string, unknown> | undefined;
     do {
-      const out = await this.doc.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ProjectionExpression: projection }));
+      const out = await this.doc.send(new ScanCommand({ TableName: table, ExclusiveStartKey: start, ProjectionExpression: projection, ...(names ? { ExpressionAttributeNames: names } : {}) }));
       items.push(...((out.Items ?? []) as T[]));
       start = out.LastEvaluatedKey;
     } while (start);
@@ -201,6 +202,11 @@ export class Store {
     const customers = await this.scanAll<CustomerRecord>(this.tables.customers);
     const appliances = await this.scanAll<{ applianceId: string; customerId: string }>(this.tables.appliances, 'applianceId, customerId');
     return { customers, appliances: appliances.filter((a) => typeof a.customerId === 'string') };
+  }
+
+  /** The attributes the fleet summary counts, of every appliance (a projected scan). */
+  async fleetRows(): Promise<FleetRow[]> {
+    return this.scanAll<FleetRow>(this.tables.appliances, '#c, #u, #r, #v, #g, #k', { '#c': 'connection', '#u': 'upgrade', '#r': 'rollback', '#v': 'version', '#g': 'region', '#k': 'customerId' });
   }
 
   /** All targets of one rollout stage. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ApiError, CreateCustomerRequest, Customer, Id, Page, RegisterTokenRequest, RegisterTokenResponse } from '@twinroot/protocol';
+import { ApiError, CreateCustomerRequest, Customer, Id, Page, RegisterTokenRequest, RegisterTokenResponse, UpdateCustomerRequest } from '@twinroot/protocol';
 import { iso } from '../../clock.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
@@ -75,6 +75,24 @@ export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
         const c = await ctx.store.customers.get((req.params as { id: string }).id);
         if (!c) throw notFound('no such customer');
         return customerView(c);
+      },
+    );
+
+    app.patch(
+      '/v1/customers/:id',
+      { schema: { tags: ['customers'], summary: "Change a customer's canary flag or maintenance window (null removes it)", params: IdParams, body: UpdateCustomerRequest, security, response: { 200: Customer, ...errors } } },
+      async (req) => {
+        const body = req.body as UpdateCustomerRequest;
+        if (body.maintenanceWindow) checkTimeZone(body.maintenanceWindow.timeZone);
+        const out = await ctx.store.customers.mutate((req.params as { id: string }).id, (cur) => {
+          const next = { ...cur };
+          if (body.canary !== undefined) next.canary = body.canary;
+          if (body.maintenanceWindow === null) delete next.maintenanceWindow;
+          else if (body.maintenanceWindow) next.maintenanceWindow = body.maintenanceWindow;
+          return next;
+        });
+        if (!out) throw notFound('no such customer');
+        return customerView(out.after);
       },
     );
 

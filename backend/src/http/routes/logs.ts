@@ -1,0 +1,106 @@
+import { createReadStream } from 'node:fs';
+import type { FastifyPluginAsync } from 'fastify';
+import { Type } from '@sinclair/typebox';
+import { ApiError, Id, TaskCreated, Timestamp } from '@twinroot/protocol';
+import { LOG_BUNDLE_MAX_BYTES, LogBundleTooLarge, type LogBundles } from '../../services/log-bundles.js';
+import { operatorAuth } from '../auth.js';
+import type { ApiDeps } from '../deps.js';
+import { HttpError, notFound, forbidden } from '../errors.js';
+
+const security = [{ operatorKey: [] }];
+const errors = { 400: ApiError, 401: ApiError, 404: ApiError };
+const LogBundle = Type.Object({ bundleId: Id, bytes: Type.Integer(), uploadedAt: Timestamp }, { additionalProperties: false });
+
+type Deps = ApiDeps & { logs: LogBundles; publicUrl: () => string };
+
+/** Operator API: ask an appliance for its diagnostic bundle, list and download the bundles. */
+export function logRoutes(deps: Deps): FastifyPluginAsync {
+  const { ctx, logs } = deps;
+  return async (app) => {
+    app.addHook('onRequest', operatorAuth(deps.operatorKey));
+
+    app.post(
+      '/v1/appliances/:id/collect-logs',
+      {
+        schema: {
+          tags: ['appliances'],
+          summary: 'Send a collectLogs task; the appliance uploads its diagnostic bundle to this backend',
+          params: Type.Object({ id: Id }, { additionalProperties: false }),
+          security,
+          response: { 202: Type.Composite([TaskCreated, Type.Object({ bundleId: Id })]), ...errors },
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params as { id: string };
+        if (!(await ctx.store.appliances.get(id, false))) throw notFound(`no appliance ${id}`);
+        const { bundleId, path } = logs.issue(id, ctx.clock.now());
+        const t = await deps.tasks.create({ applianceId: id, taskType: 'collectLogs', body: { uploadUrl: deps.publicUrl() + path }, createdBy: 'operator' });
+        return reply.code(202).send({ taskId: t.taskId, status: t.status, bundleId });
+      },
+    );
+
+    app.get(
+      '/v1/appliances/:id/logs',
+      {
+        schema: {
+          tags: ['appliances'],
+          summary: "An appliance's uploaded diagnostic bundles, newest first",
+          params: Type.Object({ id: Id }, { additionalProperties: false }),
+          security,
+          response: { 200: Type.Object({ items: Type.Array(LogBundle) }), ...errors },
+        },
+      },
+      async (req) => ({ items: logs.list((req.params as { id: string }).id) }),
+    );
+
+    app.get(
+      '/v1/appliances/:id/logs/:bundleId',
+      { schema: { tags: ['appliances'], summary: 'Download one diagnostic bundle (tar.gz)', params: Type.Object({ id: Id, bundleId: Id }, { additionalProperties: false }), security } },
+      async (req, reply) => {
+        const { id, bundleId } = req.params as { id: string; bundleId: string };
+        const file = logs.path(id, bundleId);
+        if (!file) throw notFound('no such bundle');
+        return reply
+          .header('content-type', 'application/gzip')
+          .header('content-disposition', `attachment; filename="twinroot-logs-${id.slice(0, 8)}-${bundleId.slice(0, 8)}.tar.gz"`)
+          .send(createReadStream(file));
+      },
+    );
+  };
+}
+
+/** The appliance side: PUT of a bundle to the signed URL handed out in the collectLogs task. */
+export function logUploadRoutes(deps: Deps): FastifyPluginAsync {
+  return async (app) => {
+    // The body is streamed to disk, never buffered: any content type is taken as bytes.
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
+    app.put(
+      '/v1/log-uploads/:applianceId/:bundleId',
+      {
+        bodyLimit: LOG_BUNDLE_MAX_BYTES,
+        schema: {
+          tags: ['device'],
+          summary: 'Upload a diagnostic bundle (the URL is signed and expires)',
+          params: Type.Object({ applianceId: Id, bundleId: Id }, { additionalProperties: false }),
+          querystring: Type.Object({ expires: Type.String({ maxLength: 16 }), sig: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+          response: { 201: Type.Object({ bundleId: Id, bytes: Type.Integer() }), 400: ApiError, 403: ApiError, 413: ApiError },
+        },
+      },
+      async (req, reply) => {
+        const { applianceId, bundleId } = req.params as { applianceId: string; bundleId: string };
+        const { expires, sig } = req.query as { expires: string; sig: string };
+        const ok = deps.logs.check(applianceId, bundleId, expires, sig, deps.ctx.clock.now());
+        if (!ok.ok) throw forbidden(`upload refused: ${ok.reason}`);
+        try {
+          const b = await deps.logs.store(applianceId, bundleId, req.body as NodeJS.ReadableStream as import('node:stream').Readable);
+          deps.ctx.log.info({ applianceId, bundleId, bytes: b.bytes }, 'diagnostic bundle uploaded');
+          return reply.code(201).send({ bundleId, bytes: b.bytes });
+        } catch (err) {
+          if (err instanceof LogBundleTooLarge) throw new HttpError(413, 'too_large', err.message);
+          throw err;
+        }
+      },
+    );
+  };
+}
