@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'backend/console/**/assets/**'] },
@@ -12,4 +13,6 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  // The web console runs in the browser.
+  { files: ['backend/console/**/*.js'], languageOptions: { globals: globals.browser } },
 );

@@ -19,3 +19,6 @@ export { targetStateFromTasks, countTargets } from './rollouts/target-state.js';
 export { advanceRollout, applyOperatorAction, type RolloutRecord, type StageRecord } from './rollouts/rollout-record.js';
 export { parseRange, ifRangeAllows } from './artifacts/range.js';
 export { releaseIdOf } from './services/releases.js';
+export { summarizeFleet, type FleetRow } from './domain/fleet-summary.js';
+export { checkUpload, uploadSignature, LOG_UPLOAD_TTL_MS } from './services/log-bundles.js';
+export { RolloutTicker } from './sweeps/rollout-ticker.js';

@@ -56,6 +56,7 @@ export interface Backend {
   data: Store;
   services: { tasks: TaskService; appliances: ApplianceService; releases: ReleaseService; rollouts: RolloutService };
   registerTokens: RegisterTokens;
+  logBundles: LogBundles;
   sweeps: Sweeps;
   scheduler: SweepScheduler;
   metrics: Metrics;
@@ -169,7 +170,8 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     await app.register(applianceRoutes(deps));
     await app.register(consolePlugin());
     await app.register(fleetRoutes(deps));
-    const logDeps = { ...deps, logs: new LogBundles(join(dataDir, 'log-bundles')), publicUrl: () => publicUrl };
+    const logBundles = new LogBundles(join(dataDir, 'log-bundles'));
+    const logDeps = { ...deps, logs: logBundles, publicUrl: () => publicUrl };
     await app.register(logRoutes(logDeps));
     await app.register(logUploadRoutes(logDeps));
     await app.register(artifactRoutes(artifacts));
@@ -199,6 +201,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
       data,
       services: { tasks, appliances, releases, rollouts },
       registerTokens,
+      logBundles,
       sweeps,
       scheduler,
       metrics,

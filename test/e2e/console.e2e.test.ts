@@ -121,7 +121,6 @@ test('a rollout of the broken release candidate pauses itself and shows why; abo
   await page.getByTestId('rollout-status').filter({ hasText: 'aborted' }).waitFor();
 });
 
-let rolloutUrl = '';
 test('a rollout of 2.0.0: the first stage completes, pause and resume', async () => {
   await page.getByRole('link', { name: 'Rollouts', exact: true }).click();
   await page.getByTestId('rollout-release').selectOption('v2.0.0');
@@ -129,7 +128,7 @@ test('a rollout of 2.0.0: the first stage completes, pause and resume', async ()
   await page.getByTestId('predownload-hours').fill('0');
   await page.getByTestId('create-rollout').click();
   await page.getByTestId('stage-status-0').waitFor();
-  rolloutUrl = page.url();
+  assert.match(page.url(), /#\/rollouts\/[0-9a-f-]{36}$/);
   await page.getByTestId('stage-status-0').filter({ hasText: 'passed' }).waitFor({ timeout: 120_000 });
   console.log(`first stage passed: ${elapsed()}`);
   assert.equal(await page.getByTestId('stage-status-1').textContent(), 'waiting');

@@ -3,6 +3,7 @@
 // operator tasks with their results (the agent's `dir` slot driver stands in for disks).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -76,4 +77,52 @@ test('operator tasks reach the agent and their results come back: reboot succeed
   const t = await op('GET', `/v1/tasks/${rollback.body.taskId}`);
   assert.ok((t.body.error as { code: string }).code.length > 0);
   assert.deepEqual((t.body.events as { status: string }[]).map((e) => e.status).slice(0, 3), ['pending', 'sent', 'accepted']);
+});
+
+test('collect logs: the agent uploads its diagnostic bundle to the signed URL; the operator lists and downloads it', async () => {
+  const sent = await op('POST', `/v1/appliances/${applianceId}/collect-logs`);
+  assert.equal(sent.status, 202);
+  const { taskId, bundleId } = sent.body as { taskId: string; bundleId: string };
+  let s: string | undefined;
+  await waitFor('collectLogs succeeded', () => {
+    void taskStatus(taskId).then((x) => (s = x));
+    return s === 'succeeded';
+  });
+  const list = await op('GET', `/v1/appliances/${applianceId}/logs`);
+  const items = (list.body as { items: { bundleId: string; bytes: number }[] }).items;
+  assert.equal(items.length, 1);
+  assert.equal(items[0]!.bundleId, bundleId);
+  const res = await fetch(`${backend.urls.http}/v1/appliances/${applianceId}/logs/${bundleId}`, { headers: { authorization: `Bearer ${backend.operatorKey}` } });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-disposition') ?? '', /attachment; filename="twinroot-logs-/);
+  const gz = Buffer.from(await res.arrayBuffer());
+  assert.equal(gz.length, items[0]!.bytes);
+  const listing = execFileSync('tar', ['-tz'], { input: gz }).toString();
+  assert.match(listing, /twinroot-diagnostics\/slot-status\.json/);
+  // Without the key nothing is listed or fetched.
+  assert.equal((await call(backend.urls.http, 'GET', `/v1/appliances/${applianceId}/logs/${bundleId}`)).status, 401);
+});
+
+test('log upload URLs are capabilities: another appliance, bundle, expiry or signature is refused (403) and nothing is stored', async () => {
+  const { path } = backend.logBundles.issue(applianceId, clock.now());
+  const u = new URL(backend.urls.http + path);
+  const put = (p: string) => fetch(backend.urls.http + p, { method: 'PUT', body: 'x', headers: { 'content-type': 'application/gzip' } });
+  const other = '00000000-0000-4000-8000-000000000000';
+  const parts = u.pathname.split('/');
+  const forged = [
+    u.pathname.replace(applianceId, other) + u.search,
+    [...parts.slice(0, -1), other].join('/') + u.search,
+    u.pathname + u.search.replace(/expires=(\d+)/, (_m, e: string) => `expires=${Number(e) + 1}`),
+    u.pathname + u.search.replace(/sig=[^&]+/, 'sig=AAAA'),
+  ];
+  for (const p of forged) {
+    const r = await put(p);
+    assert.equal(r.status, 403, p);
+    assert.match(((await r.json()) as { message: string }).message, /^upload refused: /);
+  }
+  clock.advance(25 * 60);
+  const late = await put(u.pathname + u.search);
+  assert.equal(late.status, 403);
+  assert.match(((await late.json()) as { message: string }).message, /expired/);
+  assert.deepEqual(backend.logBundles.list(other), []);
 });

@@ -75,7 +75,7 @@ export function fleetView() {
           h(
             'tbody',
             null,
-            list.items.map((a) =>
+            list.items.slice().sort((x, y) => x.hostname.localeCompare(y.hostname) || x.applianceId.localeCompare(y.applianceId)).map((a) =>
               h(
                 'tr',
                 { class: 'link-row', 'data-appliance': a.applianceId, onclick: () => (location.hash = `#/appliances/${a.applianceId}`) },
