@@ -24,11 +24,12 @@ interface Logger {
  * restart picks up where it stopped. The backend is idempotent, so a repeat after a crash
  * between POST and unlink is harmless.
  */
-/** The highest sequence number handed out (entries are deleted once delivered). */
-const HIGH_WATER_FILE = 'last-seq';
+/** The highest sequence number handed out (entries are deleted once delivered); next to the outbox, not in it. */
+const HIGH_WATER_FILE = 'outbox.seq';
 
 export class Outbox {
   private readonly dir: string;
+  private readonly highWater: string;
   private seq = 0;
   private wake: (() => void) | null = null;
   private stopped = false;
@@ -44,6 +45,7 @@ export class Outbox {
     private readonly backoff = { baseMs: 1000, maxMs: 5 * 60_000 },
   ) {
     this.dir = join(stateDir, 'outbox');
+    this.highWater = join(stateDir, HIGH_WATER_FILE);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     // Sequence numbers must keep rising across restarts: the backend ignores a result whose seq
     // is not above the last it applied, so a counter that restarted at 1 after a reboot (empty
@@ -54,7 +56,7 @@ export class Outbox {
 
   private readHighWater(): number {
     try {
-      const n = Number(readFileSync(join(this.dir, HIGH_WATER_FILE), 'utf8').trim());
+      const n = Number(readFileSync(this.highWater, 'utf8').trim());
       return Number.isSafeInteger(n) && n > 0 ? n : 0;
     } catch {
       return 0;
@@ -72,7 +74,7 @@ export class Outbox {
     this.seq += 1;
     const entry: OutboxEntry = { seq: this.seq, taskId, result: { ...result, seq: this.seq, at: result.at ?? new Date().toISOString() } };
     writeFileAtomic(join(this.dir, `${String(this.seq).padStart(12, '0')}.json`), JSON.stringify(entry));
-    writeFileAtomic(join(this.dir, HIGH_WATER_FILE), `${this.seq}\n`);
+    writeFileAtomic(this.highWater, `${this.seq}\n`);
     if (!this.backingOff) this.wake?.();
     return entry;
   }

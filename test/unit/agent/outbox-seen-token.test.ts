@@ -37,7 +37,7 @@ test('outbox: entries survive a restart and keep increasing sequence numbers', a
   assert.deepEqual(second.pending().map((e) => e.seq), [1, 2]);
   assert.equal(second.add('t', { status: 'succeeded' }).seq, 3);
   assert.equal(statSync(join(dir, 'outbox')).mode & 0o777, 0o700);
-  assert.equal(readdirSync(join(dir, 'outbox')).filter((f) => f.endsWith('.json')).length, 3);
+  assert.equal(readdirSync(join(dir, 'outbox')).length, 3);
 });
 
 test('outbox: sequence numbers keep rising after everything was delivered and the agent restarted (a reboot)', async () => {
@@ -47,7 +47,8 @@ test('outbox: sequence numbers keep rising after everything was delivered and th
   first.start();
   assert.ok(await first.drained(5000));
   await first.stop();
-  assert.deepEqual(readdirSync(join(dir, 'outbox')).filter((f) => f.endsWith('.json')), []);
+  // The outbox directory holds only undelivered entries (the VM test's helper waits for it to be empty).
+  assert.deepEqual(readdirSync(join(dir, 'outbox')), []);
   // After the reboot the outbox is empty; the trial's result must still be newer than "running" (seq 3).
   const second = new Outbox(dir, async () => 'delivered', silent);
   assert.equal(second.add('t', { status: 'failed', error: { code: 'health_check_failed', message: 'x' } }).seq, 4);
