@@ -11,9 +11,12 @@ import { buildDiagnosticBundle } from '../tasks/diagnostics.js';
 import { commandReboot } from '../tasks/reboot.js';
 import { UPGRADE_MODES, type UpgradeMode } from '@twinroot/protocol';
 import { downloadRelease, localUpgrade } from './release-commands.js';
+import { readRegisterSeed } from './register-seed.js';
 
 const USAGE = `usage: twinroot [--config FILE] <command>
   register --token TOKEN --backend URL   register this appliance with the backend
+  register --seed FILE                   the same, from a JSON seed {"backendUrl","registerToken"}
+                                         (first boot: cloud user data, QEMU fw_cfg, VMware guestinfo)
   status [--json]                        identity, connection, slots, current task
   diagnose --out FILE                    write a diagnostic bundle (tar.gz)
   download <manifestUrl> --dest DIR [--pubkey FILE]
@@ -36,6 +39,7 @@ async function main(argv: string[]): Promise<number> {
     options: {
       config: { type: 'string' },
       token: { type: 'string' },
+      seed: { type: 'string' },
       backend: { type: 'string' },
       json: { type: 'boolean' },
       out: { type: 'string' },
@@ -59,9 +63,11 @@ async function main(argv: string[]): Promise<number> {
 
   switch (command) {
     case 'register': {
-      if (!values.token) throw new UsageError('register needs --token TOKEN');
-      if (!values.backend || !/^https?:\/\/[^\s]+$/.test(values.backend)) throw new UsageError('register needs --backend http(s)://HOST[:PORT]');
-      const id = await register({ backendUrl: values.backend, registerToken: values.token, stateDir: cfg.stateDir, slots: createSlotDriver(cfg.slots) });
+      if (values.seed && (values.token || values.backend)) throw new UsageError('register takes --seed FILE or --token and --backend, not both');
+      const { backendUrl, registerToken } = values.seed ? readRegisterSeed(values.seed) : { backendUrl: values.backend, registerToken: values.token };
+      if (!registerToken) throw new UsageError('register needs --token TOKEN');
+      if (!backendUrl || !/^https?:\/\/[^\s]+$/.test(backendUrl)) throw new UsageError('register needs --backend http(s)://HOST[:PORT]');
+      const id = await register({ backendUrl, registerToken, stateDir: cfg.stateDir, slots: createSlotDriver(cfg.slots) });
       console.log(`registered as ${id.applianceId}; token expires ${id.tokenExpiresAt}; MQTT ${id.mqtt.url}`);
       return 0;
     }
