@@ -1,0 +1,20 @@
+#!/bin/bash
+# Last step of every build: remove the upload and export leftovers, zero the free space of every
+# filesystem (so the exported disk compresses to what is used), and remove the build's own access
+# — its SSH key, its sshd drop-in, its root password. The session that runs this stays open.
+set -euo pipefail
+rm -rf "${TWINROOT_BUILD_DIR:?}" /data/twinroot-rootfs.tar.zst /data/twinroot-rootfs.tar.zst.tmp
+
+for mnt in / /boot /data /image; do
+  mountpoint -q "$mnt" || continue
+  # dd ends with "no space left": that is the point.
+  dd if=/dev/zero of="$mnt/.twinroot-zero" bs=1M status=none 2>/dev/null || true
+  sync -f "$mnt/.twinroot-zero" 2>/dev/null || true
+  rm -f "$mnt/.twinroot-zero"
+done
+sync
+
+rm -f /root/.ssh/authorized_keys /etc/ssh/sshd_config.d/00-twinroot-build.conf
+passwd -l root >/dev/null 2>&1 || true
+sync
+echo "finish: free space zeroed, build access removed"
