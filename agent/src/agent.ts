@@ -111,20 +111,21 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
     bootCheck = 'error';
     log.error({ err: (err as Error).message }, 'boot check failed');
   }
-  // After a trial boot is settled, tell the backend at once (it verifies the upgrade from heartbeats).
-  if (bootCheck === 'committed' || bootCheck === 'report-committed' || bootCheck === 'report-fallback') {
+  // An unprompted heartbeat over HTTP, retried a few times in the background.
+  const reportHeartbeat = (why: string, extra: { mqttSessionStarted?: boolean } = {}) =>
     void (async () => {
       for (let attempt = 0; attempt < 5; attempt++) {
         try {
-          await backend.heartbeat(applianceId(), await collectHeartbeat({ slots, servicesCommand: config.servicesStatusCommand, registry }));
+          await backend.heartbeat(applianceId(), { ...(await collectHeartbeat({ slots, servicesCommand: config.servicesStatusCommand, registry })), ...extra });
           return;
         } catch (err) {
-          log.warn({ err: (err as Error).message }, 'heartbeat after the boot check failed; retrying');
+          log.warn({ err: (err as Error).message }, `heartbeat ${why} failed; retrying`);
           await new Promise((r) => setTimeout(r, nextDelayMs(attempt, 1000, 30_000)));
         }
       }
     })();
-  }
+  // After a trial boot is settled, tell the backend at once (it verifies the upgrade from heartbeats).
+  if (bootCheck === 'committed' || bootCheck === 'report-committed' || bootCheck === 'report-fallback') reportHeartbeat('after the boot check');
   const resumed = dispatcher.resumeInbox();
   if (resumed > 0) log.info({ resumed }, 'resumed unfinished tasks');
 
@@ -137,6 +138,8 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
       ...(config.mqttTls ? { tls: config.mqttTls } : {}),
       onMessage: (topic, payload) => dispatcher.handleMessage(topic, payload),
       onState: saveRuntime,
+      // Tasks published before this session's subscription were dropped by the broker: ask again.
+      onFreshSession: () => reportHeartbeat('on a new MQTT session', { mqttSessionStarted: true }),
       log,
     });
 

@@ -18,6 +18,11 @@ export const Heartbeat = Type.Object(
     trial: Type.Boolean(),
     services: Type.Array(ServiceStatus, { maxItems: MAX_SERVICES }),
     uptimeS: Type.Integer({ minimum: 0 }),
+    /**
+     * The agent's MQTT session is new (first connection, or the broker lost it): tasks the
+     * backend published before it subscribed never reached it, and are sent again.
+     */
+    mqttSessionStarted: Type.Optional(Type.Boolean()),
   },
   { additionalProperties: false },
 );

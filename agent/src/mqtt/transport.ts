@@ -15,6 +15,8 @@ export interface TransportOptions {
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
   onMessage(topic: string, payload: Buffer): void;
   onState?(state: TransportState): void;
+  /** Subscribed on a session the broker did not keep (first connect, or lost): anything published before is gone. */
+  onFreshSession?(): void;
   log: Logger;
 }
 
@@ -70,15 +72,21 @@ export class MqttTransport {
     connection.on('resume', (returnCode, sessionPresent) => {
       o.log.info({ returnCode, sessionPresent }, 'mqtt: connection resumed');
       this.setState('connected');
-      // A broker that lost our session (restart without persistence) needs the subscription again.
-      if (!sessionPresent) void this.subscribe().catch((err: Error) => o.log.warn({ err: err.message }, 'mqtt: resubscribe failed'));
+      // A broker that lost our session (restart without persistence) needs the subscription again,
+      // and what was published meanwhile is gone: the backend is told so (onFreshSession).
+      if (!sessionPresent) {
+        void this.subscribe()
+          .then(() => o.onFreshSession?.())
+          .catch((err: Error) => o.log.warn({ err: err.message }, 'mqtt: resubscribe failed'));
+      }
     });
     connection.on('error', (err) => o.log.warn({ err: String(err) }, 'mqtt: error'));
     this.setState('connecting');
-    await connection.connect();
+    const sessionPresent = await connection.connect();
     this.setState('connected');
     await this.subscribe();
-    o.log.info({ url: o.url, topic: taskTopic(o.applianceId) }, 'mqtt: connected and subscribed');
+    o.log.info({ url: o.url, topic: taskTopic(o.applianceId), sessionPresent }, 'mqtt: connected and subscribed');
+    if (!sessionPresent) o.onFreshSession?.();
   }
 
   private async subscribe(): Promise<void> {

@@ -112,6 +112,17 @@ export class ApplianceService {
   }
 
   /**
+   * The appliance has just subscribed on a new MQTT session, so a task published to it before
+   * (status `sent`: never accepted) may have reached nobody — e.g. a rollout that started right
+   * after it registered. Each is sent again now instead of after the retry policy's delay; the
+   * agent drops a taskId it already has.
+   */
+  private async resendUnreceived(applianceId: string): Promise<void> {
+    const recent = await this.ctx.store.tasksOfAppliance(applianceId, 50);
+    for (const t of recent.items.filter((x) => x.status === 'sent')) await this.tasks.resend(t);
+  }
+
+  /**
    * A heartbeat: marks the appliance seen (and connected), records what it runs, finishes the
    * heartbeat task it answers, verifies a pending upgrade, and detects a rollback. Task side
    * effects happen before the appliance write, and each is idempotent, so a crash in between
@@ -128,6 +139,7 @@ export class ApplianceService {
         await this.tasks.finish(t, 'succeeded');
       }
     }
+    if (hb.mqttSessionStarted) await this.resendUnreceived(a.applianceId);
 
     const finding = judgeHeartbeat(a, hb);
     if (finding.kind === 'upgrade-verified') {
