@@ -1,7 +1,7 @@
 # The provisioning every target shares, in order: check the layout, install Node.js, the agent
 # bundle, the grub-scripts, the units and the pinned key, make slot A bootable by the boot layer,
-# clean what must differ per clone, (qemu: export the root filesystem for the upgrade package
-# of this version), zero free space, and remove the build's own access.
+# clean what must differ per clone, remove the build's own access, (qemu: export the root
+# filesystem for the upgrade package of this version), zero free space.
 
 locals {
   stage = "/var/tmp/twinroot-build"
@@ -50,6 +50,7 @@ build {
       "${path.root}/scripts/30-install-twinroot.sh",
       "${path.root}/scripts/40-configure-boot.sh",
       "${path.root}/scripts/80-clean-for-clones.sh",
+      "${path.root}/scripts/87-remove-build-access.sh",
     ]
   }
 

@@ -46,9 +46,12 @@ cmd_install() {
   tar --help | grep -q -- '--acls' && tar_opts+=(--acls)
   tar --help | grep -q -- '--selinux' && tar_opts+=(--selinux)
   local rc=0 statuses
+  # A stream (-) is the decompressor's stdin: zstd takes a "-" after "--" for a file name.
+  local input=(-- "$payload")
+  [ "$payload" != - ] || input=()
   case $compression in
-    zstd) zstd -q -dc -- "$payload" | tar "${tar_opts[@]}"; statuses=("${PIPESTATUS[@]}") ;;
-    xz) xz -dc -- "$payload" | tar "${tar_opts[@]}"; statuses=("${PIPESTATUS[@]}") ;;
+    zstd) zstd -q -dc "${input[@]}" | tar "${tar_opts[@]}"; statuses=("${PIPESTATUS[@]}") ;;
+    xz) xz -dc "${input[@]}" | tar "${tar_opts[@]}"; statuses=("${PIPESTATUS[@]}") ;;
     none) if [ "$payload" = - ]; then tar "${tar_opts[@]}"; else tar "${tar_opts[@]}" <"$payload"; fi; statuses=("$?") ;;
   esac || true
   for rc in "${statuses[@]}"; do

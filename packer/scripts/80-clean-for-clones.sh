@@ -2,7 +2,7 @@
 # Removes what must differ on every clone, or must not ship at all: machine-id (systemd makes a
 # new one at first boot), SSH host keys (twinroot-host-keys.service makes new ones), the agent's
 # state and any registration seed, DHCP leases, random seed, logs, caches, temp files, shell
-# history. The build's own login is removed last, by 90-finish.sh.
+# history. The build's own login is removed by 87-remove-build-access.sh.
 set -euo pipefail
 systemctl stop twinroot-agent.service 2>/dev/null || true
 

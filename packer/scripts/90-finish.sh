@@ -1,7 +1,6 @@
 #!/bin/bash
-# Last step of every build: remove the upload and export leftovers, zero the free space of every
-# filesystem (so the exported disk compresses to what is used), and remove the build's own access
-# — its SSH key, its sshd drop-in, its root password. The session that runs this stays open.
+# Last step of every build: remove the upload and export leftovers, then zero the free space of
+# every filesystem, so the exported disk compresses to what is used.
 set -euo pipefail
 rm -rf "${TWINROOT_BUILD_DIR:?}" /data/twinroot-rootfs.tar.zst /data/twinroot-rootfs.tar.zst.tmp
 
@@ -14,7 +13,4 @@ for mnt in / /boot /data /image; do
 done
 sync
 
-rm -f /root/.ssh/authorized_keys /etc/ssh/sshd_config.d/00-twinroot-build.conf
-passwd -l root >/dev/null 2>&1 || true
-sync
-echo "finish: free space zeroed, build access removed"
+echo "finish: upload removed, free space zeroed"

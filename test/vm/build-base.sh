@@ -5,6 +5,7 @@
 #                        root/back/data/image), slot A installed and made bootable by the
 #                        project's own grub-scripts running inside a builder VM.
 # The cache lives outside the repository: $TWINROOT_VM_CACHE (default /var/cache/twinroot-vm).
+#   build-ssh-key        the SSH key the image build (packer/) logs in with as root
 # Prints the two paths on its last two lines.
 set -euo pipefail
 
@@ -16,12 +17,15 @@ mirror=${TWINROOT_VM_MIRROR:-http://deb.debian.org/debian}
 die() { echo "build-base: $*" >&2; exit 1; }
 step() { echo "build-base: $* ($(date +%T))" >&2; }
 [ "$(id -u)" -eq 0 ] || die "must run as root (debootstrap, chroot)"
-for tool in debootstrap qemu-system-x86_64 qemu-img mke2fs zstd sha256sum node; do
-  command -v "$tool" >/dev/null || die "$tool not found (apt-get install qemu-system-x86 qemu-utils debootstrap e2fsprogs zstd)"
+for tool in debootstrap qemu-system-x86_64 qemu-img mke2fs zstd sha256sum node ssh-keygen; do
+  command -v "$tool" >/dev/null || die "$tool not found (apt-get install qemu-system-x86 qemu-utils debootstrap e2fsprogs zstd openssh-client)"
 done
 mkdir -p "$cache"
+# The image builder's key (Packer logs in with it over SSH; the image build removes it again).
+build_key="$cache/build-ssh-key"
+[ -s "$build_key" ] || ssh-keygen -q -t ed25519 -N '' -C twinroot-image-build -f "$build_key"
 
-packages=linux-image-amd64,lvm2,grub-pc,systemd-sysv,udev,kmod,e2fsprogs,tar,initramfs-tools,parted,attr,acl,libcap2-bin,zstd,xz-utils,util-linux,procps
+packages=linux-image-amd64,lvm2,grub-pc,systemd-sysv,udev,kmod,e2fsprogs,tar,initramfs-tools,parted,attr,acl,libcap2-bin,zstd,xz-utils,util-linux,procps,openssh-server
 pristine_key=$(echo "$packages" | sha256sum | cut -c1-12)
 pristine_tar="$cache/debootstrap-$pristine_key.tar"
 
@@ -69,7 +73,10 @@ CONF
   printf '%s\n' virtio_pci virtio_blk dm_mod ext4 >>"$dir/etc/initramfs-tools/modules"
   chroot "$dir" systemctl enable systemd-networkd twinroot-vm-step.service >/dev/null 2>&1
   chroot "$dir" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer >/dev/null 2>&1 || true
-  # Nobody logs in: no root password is needed. Slim: modules this VM never loads, docs, caches.
+  # Only the image build logs in (as root, with the build key); the build removes the key.
+  install -d -m 0700 "$dir/root/.ssh"
+  install -m 0600 "$build_key.pub" "$dir/root/.ssh/authorized_keys"
+  # No root password. Slim: modules this VM never loads, docs, caches.
   local kver; kver=$(ls "$dir/lib/modules" | sort -V | tail -1)
   local mods="$dir/lib/modules/$kver/kernel"
   rm -rf "$mods"/drivers/{gpu,media,infiniband,staging,usb,iio,isdn,mmc,bluetooth,net/wireless,net/ethernet,scsi,hid,input,video,platform,thunderbolt,nfc,power,mtd,hwmon,leds,gnss,firewire,atm,misc,pcmcia,memstick,edac,watchdog,ata,target,nvme} \
@@ -114,7 +121,7 @@ build_golden() {
 }
 
 # The rootfs depends on the package list, on how it is customised and on the baked-in hook.
-rootfs_key=$( (echo "$packages"; node --version; declare -f build_rootfs; cat "$here/guest/twinroot-vm-step" "$here/guest/twinroot-vm-step.service") | sha256sum | cut -c1-12)
+rootfs_key=$( (echo "$packages"; node --version; cat "$build_key.pub"; declare -f build_rootfs; cat "$here/guest/twinroot-vm-step" "$here/guest/twinroot-vm-step.service") | sha256sum | cut -c1-12)
 rootfs_tar="$cache/rootfs-$rootfs_key.tar"
 # The golden disk also depends on the grub-scripts and the builder script that made it.
 golden_key=$( (echo "$rootfs_key"; declare -f build_golden; cat "$here/guest/twinroot-vm-build"; find "$repo/grub-scripts" -type f | sort | xargs cat) | sha256sum | cut -c1-12)

@@ -31,6 +31,16 @@ function run(cmd: string, args: string[], opts: { input?: string; stdio?: 'inher
   });
 }
 
+/** Runs a scenario and prints its wall time, so the cost of every VM scenario stays visible. */
+export async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  const t = Date.now();
+  try {
+    return await fn();
+  } finally {
+    log(`scenario "${name}": ${((Date.now() - t) / 1000).toFixed(0)} s wall time`);
+  }
+}
+
 export async function bash(script: string): Promise<string> {
   return run('bash', ['-euo', 'pipefail', '-c', script]);
 }

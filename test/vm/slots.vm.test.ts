@@ -6,7 +6,7 @@ import { taskTopic } from '@twinroot/protocol';
 import { writeIdentity } from '@twinroot/agent';
 import { startTestBackend } from '../helpers/backend.js';
 import { DeviceApi, waitFor } from '../helpers/device-api.js';
-import { Appliance, buildBase, log, makePayload, repoRoot, type BootResult } from './harness.js';
+import { Appliance, buildBase, log, makePayload, repoRoot, timed, type BootResult } from './harness.js';
 
 /**
  * The disk and boot layer on a real booted appliance (Debian 12 under QEMU/TCG): the
@@ -47,15 +47,6 @@ function expectBooted(r: BootResult, slot: 'A' | 'B', committed: 'A' | 'B'): Sta
 
 function stepOk(r: BootResult): void {
   assert.equal(r.file('step.rc').trim(), '0', `boot ${r.boot} step failed:\n${r.file('step.log').slice(-3000)}`);
-}
-
-async function timed<T>(name: string, fn: () => Promise<T>): Promise<T> {
-  const t = Date.now();
-  try {
-    return await fn();
-  } finally {
-    log(`scenario "${name}": ${((Date.now() - t) / 1000).toFixed(0)} s wall time`);
-  }
 }
 
 const install = (payload: string, version: string) => `
