@@ -49,7 +49,7 @@ export async function buildPackerImage(o: { golden: string; work: string; agentB
   const args = Object.entries(vars).map(([k, v]) => `-var ${q(`${k}=${v}`)}`).join(' ');
   const started = Date.now();
   await bash(`
-    ${q(join(repoRoot, 'packer/run-packer.sh'))} build -force -color=false -only=qemu.appliance ${args} >${q(packerLog)} 2>&1 \
+    PACKER_CACHE_DIR=${q(join(o.work, 'packer_cache'))} ${q(join(repoRoot, 'packer/run-packer.sh'))} build -force -color=false -only=qemu.appliance ${args} >${q(packerLog)} 2>&1 \
       || { echo "packer build failed; last lines of ${packerLog}:" >&2; tail -25 ${q(packerLog)} >&2; exit 1; }`).catch((err: Error) => {
     throw new Error(`${err.message}\n(see ${packerLog})`);
   });
