@@ -265,8 +265,11 @@ describe('a Packer-built appliance upgraded end to end through the backend (QEMU
       assert.equal(a.bootedSlot, 'B');
       assert.equal(a.committedSlot, 'B');
       assert.equal(a.trial, false);
-      const r = (await op('GET', `/v1/rollouts/${rolloutId}`)).body as { stages: { counts: { succeeded: number } }[] };
-      assert.equal(r.stages[0]!.counts.succeeded, 1);
+      // The rollout's counts follow at its next pass (every 2 s here).
+      await until('the rollout counted it', async () => {
+        const r = (await op('GET', `/v1/rollouts/${rolloutId}`)).body as { stages: { counts: { succeeded: number } }[] };
+        return r.stages[0]!.counts.succeeded === 1 ? true : undefined;
+      }, 60_000);
       assert.deepEqual(vm.bootedSlots().slice(-2), ['A', 'B'], 'the trial booted slot B once');
     });
   });
