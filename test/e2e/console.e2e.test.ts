@@ -146,8 +146,14 @@ test('a rollout of 2.0.0: the first stage completes, pause and resume', async ()
 
 test("an upgraded appliance's timeline: the rollout's upgrade verified, the earlier fallback; collect its logs", async () => {
   const list = (await operatorApi('/v1/appliances?version=2.0.0')) as { items: { applianceId: string; hostname: string }[] };
-  const a = list.items.find((x) => x.hostname.startsWith('litware-va-'));
-  assert.ok(a, 'a canary of the first stage is on 2.0.0');
+  // A canary of the first stage: on 2.0.0 now, and it went through the broken rc.1 before (by the
+  // time we look, the second stage may have upgraded other litware appliances that never saw rc.1).
+  let a: { applianceId: string } | undefined;
+  for (const x of list.items.filter((y) => y.hostname.startsWith('litware-va-'))) {
+    const t = (await operatorApi(`/v1/appliances/${x.applianceId}/tasks`)) as { items: { taskType: string; body: { version?: string } }[] };
+    if (t.items.some((y) => y.taskType === 'upgrade' && y.body.version === '2.0.0-rc.1')) a = x;
+  }
+  assert.ok(a, 'a canary of the first stage went from the broken rc.1 to 2.0.0');
   await page.goto(`${url}/#/appliances/${a.applianceId}`);
   await page.getByTestId('appliance-version').filter({ hasText: '2.0.0' }).waitFor();
   const timeline = page.getByTestId('timeline');
