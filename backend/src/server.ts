@@ -24,6 +24,8 @@ import { Sweeps } from './sweeps/sweeps.js';
 import { Leases } from './sweeps/lease.js';
 import { SweepScheduler } from './sweeps/scheduler.js';
 import { installValidation } from './http/validation.js';
+import { installSlowBodyGuard } from './http/slow-body-guard.js';
+import { requestLogView } from './http/request-log.js';
 import { installOpenApi } from './http/openapi.js';
 import { metricsPlugin } from './http/metrics.js';
 import { deviceRoutes } from './http/routes/device.js';
@@ -92,7 +94,18 @@ function resolveOperatorKey(config: Config, dataDir: string): string {
 export async function startBackend(config: Config, opts: StartOptions = {}): Promise<Backend> {
   const dataDir = resolve(config.dataDir);
   mkdirSync(dataDir, { recursive: true });
-  const app = Fastify({ logger: { level: config.logLevel }, requestIdHeader: 'x-request-id', bodyLimit: 1024 * 1024 });
+  const app = Fastify({
+    logger: { level: config.logLevel, serializers: { req: requestLogView } },
+    requestIdHeader: 'x-request-id',
+    bodyLimit: 1024 * 1024,
+    // Bounded sockets (README "Security"): headers, whole requests, idle and keep-alive time.
+    connectionTimeout: config.httpIdleTimeoutSeconds * 1000,
+    keepAliveTimeout: config.httpKeepAliveTimeoutSeconds * 1000,
+    requestTimeout: config.httpRequestTimeoutSeconds * 1000,
+    http: { headersTimeout: config.httpHeadersTimeoutSeconds * 1000, connectionsCheckingInterval: Math.min(1000, config.httpHeadersTimeoutSeconds * 500) || 1000 },
+  });
+  app.server.maxConnections = config.httpMaxConnections;
+  installSlowBodyGuard(app, config.httpMinBodyBytesPerSecond, Math.max(1, config.httpBodyRateWindowSeconds) * 1000);
   const clock = opts.clock ?? systemClock;
   const metrics = createMetrics();
   installValidation(app);
@@ -126,13 +139,24 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     if (created.length > 0) app.log.info({ created }, 'store: created tables');
 
     const checkCredentials: ApplianceCredentialCheck = async (applianceId, token) => {
-      const out = await store.doc.send(new GetCommand({ TableName: tables.appliances, Key: { applianceId }, ProjectionExpression: 'tokenHash' }));
+      const out = await store.doc.send(new GetCommand({ TableName: tables.appliances, Key: { applianceId }, ProjectionExpression: 'tokenHash, tokenExpiresAt' }));
       const hash = out.Item?.tokenHash;
-      return typeof hash === 'string' && applianceTokenMatches(token, hash);
+      if (typeof hash !== 'string' || !applianceTokenMatches(token, hash)) return null;
+      return { fingerprint: hash, expiresAtMs: Date.parse(String(out.Item?.tokenExpiresAt)) || 0 };
     };
     const broker =
       config.mqttUrl === 'embedded'
-        ? await startEmbeddedBroker({ host: config.mqttHost, port: config.mqttPort, publicUrl: config.mqttPublicUrl, checkCredentials, log: app.log })
+        ? await startEmbeddedBroker({
+            host: config.mqttHost,
+            port: config.mqttPort,
+            publicUrl: config.mqttPublicUrl,
+            checkCredentials,
+            log: app.log,
+            maxPacketBytes: config.mqttMaxPacketBytes,
+            connectTimeoutMs: config.mqttConnectTimeoutSeconds * 1000,
+            maxPendingConnections: config.mqttMaxPendingConnections,
+            now: () => clock.now(),
+          })
         : await connectExternalBroker({
             url: config.mqttUrl,
             clientId: `twinroot-backend-${randomBytes(4).toString('hex')}`,

@@ -1,37 +1,15 @@
 // Runs the backend as `npm start` does (a separate process) and checks start, health and a clean stop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { startBackendProcess } from '../helpers/backend-process.js';
 
-function startProcess(dataDir: string, extraEnv: Record<string, string> = {}) {
-  const child = spawn(process.execPath, ['--conditions=twinroot-source', '--import', 'tsx', 'backend/src/main.ts'], {
-    env: { ...process.env, TWINROOT_DATA_DIR: dataDir, TWINROOT_HTTP_PORT: '0', TWINROOT_MQTT_PORT: '0', TWINROOT_LOG_LEVEL: 'warn', ...extraEnv },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const ready = new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`not up in 30 s: ${out}${err}`)), 30_000);
-    child.stdout.on('data', () => {
-      const m = /HTTP API\s+(http:\/\/\S+)/.exec(out);
-      if (m && /operator key/.test(out)) {
-        clearTimeout(t);
-        resolve(m[1]!);
-      }
-    });
-    void exited.then((code) => {
-      clearTimeout(t);
-      reject(new Error(`exited ${code}: ${err}`));
-    });
-  });
-  return { child, ready, exited, output: () => out, errors: () => err };
-}
+const startProcess = (dataDir: string, env: Record<string, string> = {}) => {
+  const p = startBackendProcess(dataDir, env);
+  return { ...p, ready: p.ready.then((u) => u.http) };
+};
 
 test('the backend process starts, answers /healthz, prints the operator key and stops on SIGTERM and SIGINT', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'twinroot-proc-'));

@@ -67,6 +67,8 @@ export async function connectExternalBroker(opts: {
     async publish(topic, payload) {
       await connection.publish(topic, payload, mqtt.QoS.AtLeastOnce, false);
     },
+    // The external broker keeps its own credentials (AWS IoT Core: certificates); nothing to drop here.
+    dropSessions: () => 0,
     status(): BrokerStatus {
       return { status: up ? 'up' : 'down', mode: 'external', url: opts.url, ...(lastError ? { error: lastError } : {}) };
     },

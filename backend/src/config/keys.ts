@@ -3,7 +3,7 @@
  * README's configuration table are all made from it. File keys are camelCase; each key's
  * environment variable is TWINROOT_ + its SCREAMING_SNAKE name.
  */
-export type KeyType = 'string' | 'port' | 'seconds' | 'url-or-mode' | 'level' | 'path' | 'secret' | 'cron';
+export type KeyType = 'string' | 'port' | 'seconds' | 'count' | 'url-or-mode' | 'level' | 'path' | 'secret' | 'cron';
 
 export interface KeySpec {
   type: KeyType;
@@ -14,6 +14,14 @@ export interface KeySpec {
 export const CONFIG_KEYS = {
   httpHost: { type: 'string', default: '127.0.0.1', help: 'Address the HTTP API listens on (0.0.0.0 for every interface).' },
   httpPort: { type: 'port', default: 8080, help: 'HTTP API port; 0 picks a free port.' },
+  httpHeadersTimeoutSeconds: { type: 'seconds', default: 10, help: 'A request whose headers have not all arrived this long after its first byte is answered 408 and its socket closed (slowloris).' },
+  httpRequestTimeoutSeconds: { type: 'seconds', default: 3600, help: 'Longest time to receive a whole request, body included (release uploads are large; slow bodies are cut earlier by httpMinBodyBytesPerSecond).' },
+  httpIdleTimeoutSeconds: { type: 'seconds', default: 30, help: 'A socket on which nothing moves for this long is closed.' },
+  httpKeepAliveTimeoutSeconds: { type: 'seconds', default: 5, help: 'How long an idle keep-alive connection is kept open between requests.' },
+  httpMinBodyBytesPerSecond: { type: 'count', default: 1024, help: 'A request body that arrives slower than this (bytes/s, averaged over 10 s) is cut off and its socket closed.' },
+  httpBodyRateWindowSeconds: { type: 'seconds', default: 10, help: 'The window over which httpMinBodyBytesPerSecond is measured.' },
+  httpMaxConnections: { type: 'count', default: 512, help: 'Open HTTP connections at most; further ones are closed at once (keep it below the process\'s file descriptor limit).' },
+  metricsKey: { type: 'secret', default: '', help: 'Bearer key that GET /metrics requires; empty: /metrics is public (bind httpHost to a private address then).' },
   publicUrl: { type: 'string', default: '', help: 'Base URL appliances use to reach the API; empty: http://httpHost:port.' },
   dataDir: { type: 'path', default: '.twinroot/data', help: 'Local state: embedded DynamoDB files, artifact store, generated dev keys.' },
   logLevel: { type: 'level', default: 'info', help: 'pino log level: fatal, error, warn, info, debug, trace or silent.' },
@@ -38,12 +46,15 @@ export const CONFIG_KEYS = {
   mqttKeyFile: { type: 'path', default: '', help: 'Client private key for mTLS to an external broker.' },
   mqttHost: { type: 'string', default: '127.0.0.1', help: 'Address the embedded broker listens on.' },
   mqttPort: { type: 'port', default: 1883, help: 'Port of the embedded broker; 0 picks a free port.' },
+  mqttMaxPacketBytes: { type: 'count', default: 131072, help: 'Largest MQTT packet the embedded broker accepts (bytes); a larger one is refused from its header, before it is buffered, and the connection closed.' },
+  mqttConnectTimeoutSeconds: { type: 'seconds', default: 5, help: 'A connection to the embedded broker that has not completed CONNECT and authentication within this time is closed.' },
+  mqttMaxPendingConnections: { type: 'count', default: 64, help: 'Connections to the embedded broker that have not yet authenticated, at most; further ones are closed at once.' },
   mqttPublicUrl: { type: 'string', default: '', help: 'Broker URL handed to appliances at registration; empty: mqtt://mqttHost:port.' },
 } as const satisfies Record<string, KeySpec>;
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 export type Config = {
-  [K in ConfigKey]: (typeof CONFIG_KEYS)[K]['type'] extends 'port' | 'seconds' ? number : string;
+  [K in ConfigKey]: (typeof CONFIG_KEYS)[K]['type'] extends 'port' | 'seconds' | 'count' ? number : string;
 };
 
 export function envName(key: string): string {

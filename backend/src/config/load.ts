@@ -22,6 +22,11 @@ function parseValue(key: ConfigKey, spec: KeySpec, raw: unknown, source: string)
       if (!Number.isInteger(n) || n < 0 || n > 86400) throw new ConfigError(`${where}: expected whole seconds 0-86400, got ${shown}`);
       return n;
     }
+    case 'count': {
+      const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^[0-9]{1,10}$/.test(raw) ? Number(raw) : NaN;
+      if (!Number.isInteger(n) || n < 1 || n > 2 ** 31 - 1) throw new ConfigError(`${where}: expected a whole number 1-${2 ** 31 - 1}, got ${shown}`);
+      return n;
+    }
     case 'level':
       if (typeof raw !== 'string' || !LEVELS.includes(raw)) throw new ConfigError(`${where}: expected one of ${LEVELS.join(', ')}, got ${shown}`);
       return raw;

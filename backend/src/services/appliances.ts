@@ -108,6 +108,8 @@ export class ApplianceService {
     const tokenExpiresAt = iso(now + APPLIANCE_TOKEN_TTL_DAYS * 86400_000);
     const r = await this.ctx.store.appliances.mutate(a.applianceId, (cur) => ({ ...cur, tokenHash: hashApplianceToken(applianceToken), tokenExpiresAt }), a);
     if (!r) throw new Error('appliance vanished');
+    // Sessions opened with the old token end now; the agent reconnects with the new one.
+    this.ctx.broker.dropSessions(a.applianceId, r.after.tokenHash);
     return { applianceToken, tokenExpiresAt };
   }
 
