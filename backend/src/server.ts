@@ -5,6 +5,8 @@ import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Config } from './config/keys.js';
+import { ConfigError } from './config/load.js';
+import { artifactDirProblem, secretPaths } from './config/secrets.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from './store/embedded-dynamodb.js';
 import { createStoreClients, type StoreClients } from './store/client.js';
 import { ensureTables, tableNames, type TableNames } from './store/tables.js';
@@ -177,8 +179,13 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const operatorKey = resolveOperatorKey(config, dataDir);
     const rollouts = new RolloutService(ctx, tasks, appliances);
     appliances.onRegistered = (a) => rollouts.join(a);
+    const artifactDir = resolve(config.artifactDir || join(dataDir, 'artifacts'));
+    if (config.artifactStore === 'dir') {
+      const problem = artifactDirProblem(artifactDir, dataDir, secretPaths(config, dataDir));
+      if (problem) throw new ConfigError(`TWINROOT_ARTIFACT_DIR (artifactDir): ${problem}`);
+    }
     const artifacts: ArtifactStore =
-      config.artifactStore === 'dir' ? new DirArtifactStore(config.artifactDir || join(dataDir, 'artifacts')) : S3ArtifactStore.fromConfig(config.artifactStore, config.artifactS3Region, config.artifactS3Endpoint);
+      config.artifactStore === 'dir' ? new DirArtifactStore(artifactDir) : S3ArtifactStore.fromConfig(config.artifactStore, config.artifactS3Region, config.artifactS3Endpoint);
     let publicUrl = config.publicUrl;
     const releases = new ReleaseService(ctx, artifacts, config.releasePublicKeyFile || join(dataDir, 'release-signing.pub'), () => publicUrl);
     const sweeps = new Sweeps(ctx, appliances, tasks, rollouts);
@@ -198,7 +205,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const logDeps = { ...deps, logs: logBundles, publicUrl: () => publicUrl };
     await app.register(logRoutes(logDeps));
     await app.register(logUploadRoutes(logDeps));
-    await app.register(artifactRoutes(artifacts));
+    await app.register(artifactRoutes(artifacts, (key) => releases.serves(key)));
     await app.register(releaseRoutes({ ...deps, releases, incomingDir: join(dataDir, 'incoming') }));
     await app.register(rolloutRoutes({ ...deps, rollouts }));
     closers.push(() => app.close());

@@ -15,6 +15,17 @@ export const MAX_MANIFEST_BYTES = 128 * 1024 * 1024;
 const FETCH_TIMEOUT_MS = 60_000;
 
 /** One release per version; the id is the version made path-safe ('+' is not allowed in ids). */
+/** Pure: which artifact keys a release record stands for. */
+export function servedKeysOf(rec: ReleaseRecord): (key: string) => boolean {
+  if (rec.artifactKeys) {
+    const set = new Set(rec.artifactKeys);
+    return (key) => set.has(key);
+  }
+  const m = /\/artifacts\/([^?#]+)\/manifest\.json$/.exec(rec.manifestUrl);
+  const prefix = m?.[1];
+  return (key) => !!prefix && key.startsWith(`${prefix}/`) && !key.slice(prefix.length + 1).includes('/');
+}
+
 export function releaseIdOf(version: string): string {
   return `v${version.replace(/\+/g, '_')}`;
 }
@@ -35,6 +46,8 @@ export interface UploadedPackage {
  */
 export class ReleaseService {
   private key: KeyObject | null = null;
+  /** Release records never change once made, so what each one serves is kept. */
+  private readonly servedKeys = new Map<string, (key: string) => boolean>();
 
   constructor(
     private readonly ctx: ServiceContext,
@@ -97,7 +110,10 @@ export class ReleaseService {
       await this.artifacts.putFile(`${prefix}/${m.payload.file}`, p.payloadPath, 'application/octet-stream');
       await this.putBuffer(`${prefix}/manifest.json.sig`, p.signature);
       await this.putBuffer(`${prefix}/manifest.json`, p.manifest);
-      const rec = this.record(m, releaseId, `${this.publicUrl()}/artifacts/${prefix}/manifest.json`, 'artifact-store');
+      const rec = {
+        ...this.record(m, releaseId, `${this.publicUrl()}/artifacts/${prefix}/manifest.json`, 'artifact-store'),
+        artifactKeys: [`${prefix}/${m.payload.file}`, `${prefix}/manifest.json.sig`, `${prefix}/manifest.json`],
+      };
       if (!(await this.ctx.store.releases.create(rec))) throw conflict('release_exists', `version ${m.version} was registered meanwhile`);
       this.ctx.log.info({ releaseId, version: m.version, size: m.payload.size, store: this.artifacts.description }, 'release registered (upload)');
       return rec;
@@ -105,6 +121,23 @@ export class ReleaseService {
       await this.artifacts.removePrefix(prefix).catch(() => undefined);
       throw err;
     }
+  }
+
+  /**
+   * Whether /artifacts may serve `key`: only objects a registered upload wrote, by the release
+   * record's own list (records made before the list existed: the files right under the upload's
+   * prefix in its manifest URL). Anything else in the store's directory is never served.
+   */
+  async serves(key: string): Promise<boolean> {
+    const releaseId = key.split('/')[0]!;
+    let keys = this.servedKeys.get(releaseId);
+    if (!keys) {
+      const rec = await this.ctx.store.releases.get(releaseId, false);
+      if (!rec || rec.source !== 'artifact-store') return false;
+      keys = servedKeysOf(rec);
+      this.servedKeys.set(releaseId, keys);
+    }
+    return keys(key);
   }
 
   private async putBuffer(key: string, data: Buffer): Promise<void> {

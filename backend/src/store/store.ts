@@ -30,6 +30,8 @@ export interface ReleaseRecord {
   payloadSize?: number;
   payloadSha256?: string;
   source?: 'artifact-store' | 'url';
+  /** The artifact-store keys this release's upload wrote: the only keys /artifacts serves. */
+  artifactKeys?: string[];
   manifestCreatedAt?: string;
   createdAt: string;
   rev: number;

@@ -202,3 +202,23 @@ test('S3 artifact store (against s3rver, a local S3-API server): upload into the
     await s3.close();
   }
 });
+
+test('security #6: /artifacts serves only what a registered release wrote; an artifact directory holding the data directory is refused', async () => {
+  const rel = (await op('GET', '/v1/releases/v2.0.0')).body as { manifestUrl: string };
+  const prefix = new URL(rel.manifestUrl).pathname.replace('/artifacts/', '').replace(/\/manifest\.json$/, '');
+  const dir = join(backend.dataDir, 'artifacts');
+  // Files that land in the store's directory by any other way than a release upload.
+  writeFileSync(join(dir, 'planted.txt'), 'not a release');
+  writeFileSync(join(dir, prefix, 'planted.txt'), 'not in the release record');
+  assert.equal((await fetch(`${backend.urls.http}/artifacts/planted.txt`)).status, 404);
+  assert.equal((await fetch(`${backend.urls.http}/artifacts/${prefix}/planted.txt`)).status, 404);
+  assert.equal((await fetch(`${backend.urls.http}/artifacts/${prefix}/manifest.json.sig`)).status, 200);
+
+  const dataDir = mkdtempSync(join(tmpdir(), 'twinroot-artdir-'));
+  for (const artifactDir of [dataDir, join(dataDir, '..'), join(dataDir, 'log-bundles')]) {
+    await assert.rejects(startTestBackend({ TWINROOT_ARTIFACT_DIR: artifactDir }, dataDir), /artifactDir/, artifactDir);
+  }
+  // Even a key file that ends up in the store's directory is not served: it is in no release record.
+  copyFileSync(join(backend.dataDir, 'operator-key'), join(dir, 'operator-key'));
+  assert.equal((await fetch(`${backend.urls.http}/artifacts/operator-key`)).status, 404);
+});

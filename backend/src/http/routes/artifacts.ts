@@ -7,9 +7,10 @@ import { notFound } from '../errors.js';
 /**
  * Release files, for appliances to download: GET/HEAD /artifacts/<key>, with single byte ranges,
  * strong ETags and If-Range, so an interrupted download resumes where it stopped. No credentials:
- * packages are signed and checked on the appliance (like a public S3 URL).
+ * packages are signed and checked on the appliance (like a public S3 URL). Only the objects a
+ * registered release wrote are served (its record lists them), whatever else the directory holds.
  */
-export function artifactRoutes(store: ArtifactStore): FastifyPluginAsync {
+export function artifactRoutes(store: ArtifactStore, serves: (key: string) => Promise<boolean>): FastifyPluginAsync {
   return async (app) => {
     app.route({
       method: ['GET', 'HEAD'],
@@ -18,7 +19,7 @@ export function artifactRoutes(store: ArtifactStore): FastifyPluginAsync {
       schema: { hide: true },
       handler: async (req, reply) => {
         const key = (req.params as { '*': string })['*'];
-        if (!checkKey(key)) throw notFound('no such artifact');
+        if (!checkKey(key) || !(await serves(key))) throw notFound('no such artifact');
         const st = await store.stat(key);
         if (!st) throw notFound('no such artifact');
         reply.header('accept-ranges', 'bytes').header('etag', st.etag).header('last-modified', st.lastModified.toUTCString()).header('cache-control', 'public, max-age=31536000, immutable');
