@@ -111,11 +111,16 @@ cmd_boot_config() {
 
   # 1. Kernel and initramfs, staged and swapped in; only this slot's directory changes.
   local kver initrd; kver=$(pick_kernel "$root")
-  initrd="$root/boot/initrd.img-$kver"; [ -f "$initrd" ] || initrd="$root/boot/initramfs-$kver.img"
+  initrd="boot/initrd.img-$kver"; [ -e "$root/$initrd" ] || [ -L "$root/$initrd" ] || initrd="boot/initramfs-$kver.img"
+  # Read through slot_file: a kernel or initramfs that is a link planted in the slot is refused,
+  # so nothing of the running root is copied to /boot in its place.
+  local kernel_file initrd_file
+  kernel_file=$(slot_file "$root" "boot/vmlinuz-$kver") || exit 1
+  initrd_file=$(slot_file "$root" "$initrd") || exit 1
   rm -rf "$tdir/$slot.new" "$tdir/$slot.old"
   mkdir -p "$tdir/$slot.new"
-  cp "$root/boot/vmlinuz-$kver" "$tdir/$slot.new/vmlinuz"
-  cp "$initrd" "$tdir/$slot.new/initrd.img"
+  cp -- "$kernel_file" "$tdir/$slot.new/vmlinuz"
+  cp -- "$initrd_file" "$tdir/$slot.new/initrd.img"
   echo "$kver" >"$tdir/$slot.new/kernel-version"
   sync -f "$tdir/$slot.new/vmlinuz"
   [ ! -d "$tdir/$slot" ] || mv -T "$tdir/$slot" "$tdir/$slot.old"

@@ -57,13 +57,11 @@ cmd_install() {
   for rc in "${statuses[@]}"; do
     [ "$rc" -eq 0 ] || die "extracting the payload into slot $slot failed (exit ${statuses[*]}); the slot is left without a version"
   done
-  [ -d "$mnt/etc" ] && [ -d "$mnt/usr" ] || die "the payload is not a root filesystem (no /etc or /usr)"
+  { [ -d "$mnt/etc" ] && [ ! -L "$mnt/etc" ]; } && { [ -d "$mnt/usr" ] && [ ! -L "$mnt/usr" ]; } || die "the payload is not a root filesystem (no /etc or /usr directory)"
   sync -f "$mnt/etc"
-  mkdir -p "$mnt/etc/twinroot"
-  printf '%s\n' "$version" >"$mnt/etc/twinroot/version.tmp"
-  sync -f "$mnt/etc/twinroot/version.tmp"
-  mv -f "$mnt/etc/twinroot/version.tmp" "$mnt/etc/twinroot/version"
-  sync -f "$mnt/etc/twinroot/version"
+  # The marker goes through slot_write: a version.tmp or etc/twinroot link planted by the payload is never followed.
+  printf '%s\n' "$version" | slot_write "$mnt" etc/twinroot/version 0644
+  sync -f "$mnt/etc/twinroot"
   cleanup_mounts
   local took=$(( $(now_ms) - started ))
   if [ "$json" = yes ]; then

@@ -11,41 +11,50 @@ sync_path_allowed() {
   return 0
 }
 
-# Replaces (or adds) a file or directory in the slot with the running root's copy.
+# Replaces (or adds) a file or directory in the slot with the running root's copy: copied
+# next to it under a fresh name, then renamed into place; no link in the slot is followed.
 sync_copy() {
-  local src=$1 mnt=$2 dst="$2$1"
-  mkdir -p "$(dirname "$dst")"
-  if [ -d "$src" ] && [ ! -L "$src" ]; then
-    rm -rf "$dst.twinroot-new"
-    cp -a "$src" "$dst.twinroot-new"
-    rm -rf "$dst"
-    mv -T "$dst.twinroot-new" "$dst"
-  else
-    cp -a "$src" "$dst.twinroot-new"
-    mv -fT "$dst.twinroot-new" "$dst"
-  fi
+  local src=$1 mnt=$2 rel=${1#/}
+  local dir; dir=$(dirname -- "$rel")
+  slot_dir "$mnt" "$dir"
+  local dst="$mnt/$rel" tmpd
+  tmpd=$(mktemp -d "$mnt/$dir/.twinroot-sync.XXXXXX") || die "cannot create a directory in $mnt/$dir"
+  cp -a -- "$src" "$tmpd/new" || { rm -rf -- "$tmpd"; die "cannot copy $src into slot"; }
+  # A directory cannot be renamed over anything but an empty directory: the old entry goes first
+  # (rm removes a link itself, never what it points to). A file is renamed over the old entry.
+  if [ -d "$tmpd/new" ] && [ ! -L "$tmpd/new" ]; then rm -rf -- "$dst"
+  elif [ -d "$dst" ] && [ ! -L "$dst" ]; then rm -rf -- "$dst"; fi
+  mv -fT -- "$tmpd/new" "$dst" || { rm -rf -- "$tmpd"; die "cannot replace $dst"; }
+  rmdir -- "$tmpd"
 }
 
-# merge_accounts SRC DST NAMES_FILE: lines of SRC whose first field is listed in NAMES_FILE
-# replace DST's lines of the same name or are appended; every other DST line stays.
+# merge_accounts SRC MNT REL NAMES_FILE: lines of SRC whose first field is listed in NAMES_FILE
+# replace the slot file's lines of the same name or are appended; every other line stays. The
+# slot's file keeps its own mode and owner (a planted link is refused, never followed).
 merge_accounts() {
-  local src=$1 dst=$2 names=$3
-  [ -f "$src" ] && [ -f "$dst" ] || return 0
+  local src=$1 mnt=$2 rel=$3 names=$4
+  [ -f "$src" ] || return 0
+  [ -e "$mnt/$rel" ] || [ -L "$mnt/$rel" ] || return 0
+  local mode uid gid mo
+  mo=$(slot_mode_owner "$mnt" "$rel" '0600 0 0') || exit 1
+  read -r mode uid gid <<<"$mo"
   awk -F: -v OFS=: '
     FILENAME == ARGV[1] { want[$1] = 1; next }
     FILENAME == ARGV[2] { if ($1 in want) { line[$1] = $0; order[++n] = $1 } next }
     { if ($1 in line) { print line[$1]; done[$1] = 1 } else print }
     END { for (i = 1; i <= n; i++) if (!(order[i] in done)) print line[order[i]] }
-  ' "$names" "$src" "$dst" >"$dst.twinroot-new"
-  chmod --reference="$dst" "$dst.twinroot-new"; chown --reference="$dst" "$dst.twinroot-new"
-  mv -f "$dst.twinroot-new" "$dst"
+  ' "$names" "$src" "$mnt/$rel" | slot_write "$mnt" "$rel" "$mode" "$uid" "$gid"
 }
 
 # Supplementary group membership of the synced users (e.g. wheel, sudo) is added to the
 # slot's groups of the same name.
 merge_memberships() {
-  local src=$1 dst=$2 users=$3
-  [ -f "$src" ] && [ -f "$dst" ] || return 0
+  local src=$1 mnt=$2 rel=$3 users=$4
+  [ -f "$src" ] || return 0
+  [ -e "$mnt/$rel" ] || [ -L "$mnt/$rel" ] || return 0
+  local mode uid gid mo
+  mo=$(slot_mode_owner "$mnt" "$rel" '0644 0 0') || exit 1
+  read -r mode uid gid <<<"$mo"
   awk -F: -v OFS=: '
     FILENAME == ARGV[1] { u[$1] = 1; next }
     FILENAME == ARGV[2] { n = split($4, m, ","); for (i = 1; i <= n; i++) if (m[i] in u) add[$1] = add[$1] "," m[i]; next }
@@ -57,9 +66,7 @@ merge_memberships() {
       }
       print
     }
-  ' "$users" "$src" "$dst" >"$dst.twinroot-new"
-  chmod --reference="$dst" "$dst.twinroot-new"; chown --reference="$dst" "$dst.twinroot-new"
-  mv -f "$dst.twinroot-new" "$dst"
+  ' "$users" "$src" "$mnt/$rel" | slot_write "$mnt" "$rel" "$mode" "$uid" "$gid"
 }
 
 cmd_sync_config() {
@@ -125,20 +132,22 @@ cmd_sync_config() {
   done
   local nusers; nusers=$(sort -u "$tmp/users" | wc -l)
   if [ "$nusers" -gt 0 ]; then
-    merge_accounts /etc/passwd "$mnt/etc/passwd" "$tmp/users"
-    merge_accounts /etc/shadow "$mnt/etc/shadow" "$tmp/users"
-    merge_accounts /etc/group "$mnt/etc/group" "$tmp/groups"
-    merge_accounts /etc/gshadow "$mnt/etc/gshadow" "$tmp/groups"
-    merge_memberships /etc/group "$mnt/etc/group" "$tmp/users"
+    merge_accounts /etc/passwd "$mnt" etc/passwd "$tmp/users"
+    merge_accounts /etc/shadow "$mnt" etc/shadow "$tmp/users"
+    merge_accounts /etc/group "$mnt" etc/group "$tmp/groups"
+    merge_accounts /etc/gshadow "$mnt" etc/gshadow "$tmp/groups"
+    merge_memberships /etc/group "$mnt" etc/group "$tmp/users"
   fi
   local nfstab=0
   if [ -s "$tmp/devices" ] && [ -f /etc/fstab ]; then
-    [ -f "$mnt/etc/fstab" ] || : >"$mnt/etc/fstab"
+    local mode uid gid mo slot_fstab=/dev/null
+    mo=$(slot_mode_owner "$mnt" etc/fstab '0644 0 0') || exit 1
+    read -r mode uid gid <<<"$mo"
+    [ ! -f "$mnt/etc/fstab" ] || slot_fstab="$mnt/etc/fstab"
     nfstab=$(awk 'FILENAME == ARGV[1] { d[$1] = 1; next } ($1 in d) { c++ } END { print c + 0 }' "$tmp/devices" /etc/fstab)
     awk 'FILENAME == ARGV[1] { d[$1] = 1; next } FILENAME == ARGV[2] { if ($1 in d) keep[++n] = $0; next }
          !($1 in d) { print } END { for (i = 1; i <= n; i++) print keep[i] }' \
-      "$tmp/devices" /etc/fstab "$mnt/etc/fstab" >"$mnt/etc/fstab.twinroot-new"
-    mv -f "$mnt/etc/fstab.twinroot-new" "$mnt/etc/fstab"
+      "$tmp/devices" /etc/fstab "$slot_fstab" | slot_write "$mnt" etc/fstab "$mode" "$uid" "$gid"
   fi
   rm -rf "$tmp"
   sync -f "$mnt/etc"

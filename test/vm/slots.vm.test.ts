@@ -73,7 +73,12 @@ describe('twinroot-slot on a booted appliance (QEMU)', { timeout: 60 * 60_000 },
         echo owned >"$D/opt/twinroot-test/owned"; chown 1234:2345 "$D/opt/twinroot-test/owned"
         cp /bin/true "$D/opt/twinroot-test/cap-true"; setcap cap_net_bind_service=+ep "$D/opt/twinroot-test/cap-true"
         echo x >"$D/opt/twinroot-test/xattr"; setfattr -n user.twinroot -v hello "$D/opt/twinroot-test/xattr"
-        echo y >"$D/opt/twinroot-test/acl"; setfacl -m u:1234:rw "$D/opt/twinroot-test/acl"`),
+        echo y >"$D/opt/twinroot-test/acl"; setfacl -m u:1234:rw "$D/opt/twinroot-test/acl"
+        # Hostile links (security #4): the names install and sync-config used to write through.
+        mkdir -p "$D/etc/twinroot"
+        for f in etc/twinroot/version.tmp etc/hostname.twinroot-new etc/shadow.twinroot-new etc/passwd.twinroot-new etc/group.twinroot-new; do
+          ln -s /etc/twinroot-victim "$D/$f"
+        done`),
       // A root whose init exits: the kernel panics (panic=10 reboots).
       makePayload(base.rootfsTar, join(dir, 'panics.tar.zst'), `
         mkdir -p "$D/usr/lib/systemd"; printf "#!/bin/sh\\nexit 1\\n" >"$D/usr/lib/systemd/systemd"; chmod 755 "$D/usr/lib/systemd/systemd"`),
@@ -111,8 +116,10 @@ describe('twinroot-slot on a booted appliance (QEMU)', { timeout: 60 * 60_000 },
       const b1 = await appliance.boot(`
         useradd -u 1500 -m alice && echo 'alice:s3cret-pw' | chpasswd
         echo appliance-7 >/etc/hostname
+        echo host-victim >/etc/twinroot-victim; chmod 0644 /etc/twinroot-victim
         setup_agent
         ${install('v2.tar.zst', '2.0.0')}
+        { cat /etc/twinroot-victim; stat -c %a /etc/twinroot-victim; } >$OUT/victim
         arrange_trial vm-up-2 2.0.0`);
       expectBooted(b1, 'A', 'A');
       stepOk(b1);
@@ -125,6 +132,7 @@ describe('twinroot-slot on a booted appliance (QEMU)', { timeout: 60 * 60_000 },
       assert.equal(afterTry.slots.B.bootable, true);
       const sync = b1.json<{ users: number; copied: string[] }>('sync.json');
       assert.ok(sync.copied.includes('/etc/hostname'));
+      assert.equal(b1.file('victim'), 'host-victim\n644\n', 'links planted by the payload led no write into the running root');
 
       const b2 = await appliance.boot(`
         stat -c '%u:%g' /opt/twinroot-test/owned >$OUT/owned

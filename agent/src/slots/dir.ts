@@ -1,9 +1,11 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { constants as fsConstants, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { Type, type Static } from '@sinclair/typebox';
 import { compile, Slot, type Slot as SlotName } from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
+import { ensureSlotDir, UnsafeSlotPath } from './slot-path.js';
 import { SlotCommandError, otherSlot, type HealthReport, type InstallRequest, type SlotDriver } from './driver.js';
 import { SlotStatus } from './status.js';
 import { feed } from './feed.js';
@@ -117,10 +119,19 @@ export class DirSlotDriver implements SlotDriver {
       throw new SlotCommandError('install', `extracting the payload into slot ${req.slot} failed: ${e.shortMessage ?? e.message}${why}`);
     }
     if (!existsSync(join(dir, 'etc'))) throw new SlotCommandError('install', 'the payload is not a root filesystem (no etc/)');
-    mkdirSync(join(dir, 'etc/twinroot'), { recursive: true });
-    writeFileAtomic(join(dir, 'etc/twinroot/version'), req.version + '\n', 0o644);
+    writeFileAtomic(join(this.slotDir('install', req.slot, 'etc/twinroot'), 'version'), req.version + '\n', 0o644);
     const after = this.readState();
     this.writeState({ ...after, bootable: { ...after.bootable, [req.slot]: false } });
+  }
+
+  /** A directory inside a slot, every component checked (no links), as a slot command error otherwise. */
+  private slotDir(op: string, slot: SlotName, rel: string): string {
+    try {
+      return ensureSlotDir(join(this.root, slot), rel);
+    } catch (err) {
+      if (err instanceof UnsafeSlotPath) throw new SlotCommandError(op, err.message);
+      throw err;
+    }
   }
 
   private requireInstalled(op: string, slot: SlotName): void {
@@ -134,10 +145,11 @@ export class DirSlotDriver implements SlotDriver {
     for (const rel of DIR_SYNC_FILES) {
       const src = join(this.root, s.booted, rel);
       if (!existsSync(src)) continue;
-      const dst = join(this.root, slot, rel);
-      mkdirSync(dirname(dst), { recursive: true });
-      copyFileSync(src, `${dst}.twinroot-new`);
-      renameSync(`${dst}.twinroot-new`, dst);
+      // A fresh name, created exclusively (COPYFILE_EXCL), renamed over the target: no link planted in the slot is followed.
+      const dst = join(this.slotDir('sync-config', slot, dirname(rel)), basename(rel));
+      const tmp = `${dst}.${randomBytes(6).toString('hex')}.twinroot-new`;
+      copyFileSync(src, tmp, fsConstants.COPYFILE_EXCL);
+      renameSync(tmp, dst);
     }
   }
 

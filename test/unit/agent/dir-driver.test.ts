@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DirSlotDriver } from '@twinroot/agent';
@@ -125,4 +125,30 @@ test('a root filesystem larger than 100 MB installs (no output buffering limit),
   await d.install({ slot: 'B', payloadFile: '-', payloadStream: createReadStream(join(dir, 'big.tar.zst')), compression: 'zstd', version: '2.0.1' });
   assert.equal(statSync(join(root, 'B/etc/big')).size, 160 * 1024 * 1024);
   assert.equal((await d.status()).slots.B.version, '2.0.1');
+});
+
+test('security #4: links planted by a payload never redirect a write out of the slot (install marker, sync-config)', async () => {
+  const { dir, root, d } = fresh();
+  const victim = join(dir, 'host');
+  mkdirSync(victim);
+  writeFileSync(join(victim, 'hostname'), 'the host file\n');
+  const tarOf = (name: string, build: (src: string) => void) => {
+    const src = join(dir, `${name}.src`);
+    mkdirSync(join(src, 'etc'), { recursive: true });
+    build(src);
+    const out = join(dir, `${name}.tar.zst`);
+    execFileSync('bash', ['-c', 'tar -C "$1" -cf - . | zstd -q -o "$2"', '_', src, out]);
+    return out;
+  };
+  // sync-config used to copy to "<file>.twinroot-new": a link there sent the host's file anywhere.
+  const linked = tarOf('linked', (src) => symlinkSync(join(victim, 'hostname'), join(src, 'etc/hostname.twinroot-new')));
+  await d.install({ slot: 'B', payloadFile: linked, compression: 'zstd', version: '2.0.0' });
+  await d.syncConfig('B');
+  assert.equal(readFileSync(join(victim, 'hostname'), 'utf8'), 'the host file\n', 'the file the link pointed at is untouched');
+  assert.equal(readFileSync(join(root, 'B/etc/hostname'), 'utf8'), 'appliance-42\n');
+  // etc/twinroot as a link out of the slot: the version marker is refused, not written through it.
+  const dirLink = tarOf('dirlink', (src) => symlinkSync(victim, join(src, 'etc/twinroot')));
+  await assert.rejects(d.install({ slot: 'B', payloadFile: dirLink, compression: 'zstd', version: '2.0.1' }), /symbolic link in the slot/);
+  assert.equal(existsSync(join(victim, 'version')), false, 'nothing written through the link');
+  assert.equal((await d.status()).slots.B.version, null, 'the slot is left without a version');
 });
