@@ -54,6 +54,8 @@ async function demo(): Promise<number> {
       // Sweeps every minute and rollout passes every 2 s, so a stage follows the last one promptly.
       TWINROOT_SWEEP_SCHEDULE: '* * * * *',
       TWINROOT_ROLLOUT_PASS_SECONDS: '2',
+      // The demo's appliances all register from this host at once.
+      TWINROOT_REGISTER_RATE_PER_MINUTE: '10000',
     },
   });
   process.stdout.write('twinroot demo: starting the backend …\n');

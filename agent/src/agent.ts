@@ -93,7 +93,7 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
   const handlers: Handlers = {
     heartbeat: heartbeatHandler({ slots, servicesCommand: config.servicesStatusCommand, registry, backend, applianceId }),
     collectLogs: collectLogsHandler({ agentLog: config.logFile, slots }),
-    installService: installServiceHandler({ installer: config.serviceInstaller, registry }),
+    installService: installServiceHandler({ installer: config.serviceInstaller, registry, keyFile: config.serviceSigningKeyFile ?? config.releasePublicKeyFile }),
     uninstallService: uninstallServiceHandler({ installer: config.serviceInstaller, registry }),
     reboot: rebootHandler({ reboot, outbox, inbox }),
     rollback: rollbackHandler({ driver, outbox, inbox, reboot }),

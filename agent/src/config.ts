@@ -39,6 +39,8 @@ export const AgentConfig = Type.Object(
     compatible: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9._-]+$' })),
     /** The pinned Ed25519 public key (PEM) release manifests must be signed with. */
     releasePublicKeyFile: Type.String({ default: '/etc/twinroot/release-signing.pub', minLength: 1 }),
+    /** The pinned Ed25519 public key service bundle manifests must be signed with; absent: the release key. */
+    serviceSigningKeyFile: Type.Optional(Type.String({ minLength: 1 })),
     /** Where payloads are downloaded (the data volume); default <stateDir>/downloads. */
     downloadDir: Type.Optional(Type.String({ minLength: 1 })),
     /** Read for the CPU level pre-check. */

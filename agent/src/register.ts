@@ -1,5 +1,8 @@
 import { cpus, hostname, networkInterfaces, totalmem } from 'node:os';
-import { mkdirSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from './state/atomic-file.js';
 import type { RegisterRequest } from '@twinroot/protocol';
 import { BackendClient } from './backend/client.js';
 import { writeIdentity, type Identity } from './state/identity.js';
@@ -12,8 +15,24 @@ export function primaryIp(): string {
   return pick?.address ?? '127.0.0.1';
 }
 
+/**
+ * The key this appliance sends with every attempt of its registration, kept before the first
+ * one: a retry after a lost answer (or a crash) gets the same appliance, not a second one.
+ */
+export function registrationKey(stateDir: string): string {
+  const file = join(stateDir, 'registration-key');
+  if (existsSync(file)) {
+    const k = readFileSync(file, 'utf8').trim();
+    if (/^[A-Za-z0-9_-]{16,128}$/.test(k)) return k;
+  }
+  const k = randomBytes(24).toString('base64url');
+  writeFileAtomic(file, k + '\n', 0o600);
+  return k;
+}
+
 export async function register(opts: { backendUrl: string; registerToken: string; stateDir: string; slots: SlotStatusSource; hostname?: string }): Promise<Identity> {
   const s = await opts.slots.status();
+  mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   const req: RegisterRequest = {
     registerToken: opts.registerToken,
     hostname: (opts.hostname ?? hostname()).slice(0, 253) || 'unknown',
@@ -22,10 +41,10 @@ export async function register(opts: { backendUrl: string; registerToken: string
     ip: primaryIp(),
     version: runningVersion(s),
     slot: s.bootedSlot,
+    idempotencyKey: registrationKey(opts.stateDir),
   };
   const res = await new BackendClient(opts.backendUrl, () => null).register(req);
   const identity: Identity = { ...res, backendUrl: opts.backendUrl.replace(/\/+$/, ''), registeredAt: new Date().toISOString() };
-  mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
   writeIdentity(opts.stateDir, identity);
   return identity;
 }

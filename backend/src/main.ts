@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 import { loadConfig, ConfigError } from './config/load.js';
-import { startBackend } from './server.js';
+import { startBackend, type OperatorKeySource } from './server.js';
 
 const HELP = `usage: twinroot-backend [--config FILE]
 
@@ -12,7 +12,15 @@ Starts the twinroot backend. Without configuration it embeds its DynamoDB-API st
 and MQTT broker (aedes) and keeps data under .twinroot/data. Every setting can also be given
 as a TWINROOT_* environment variable; see README.md "Configuration".`;
 
+/** The key itself is printed once, when it is generated; afterwards only where it is kept. */
+function operatorKeyLine(source: OperatorKeySource, key: string): string {
+  if (source.generated) return `${key}   (generated now and kept in ${source.file}; it is not printed again)`;
+  return source.file ? `kept in ${source.file}` : 'from the configuration (TWINROOT_OPERATOR_KEY)';
+}
+
 async function main(): Promise<number> {
+  // Files the backend creates (store, keys, bundles) are its own: 0600 / 0700.
+  process.umask(0o077);
   let args;
   try {
     args = parseArgs({ options: { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } }, allowPositionals: false });
@@ -35,17 +43,27 @@ async function main(): Promise<number> {
     throw err;
   }
 
-  const backend = await startBackend(config);
+  let backend;
+  try {
+    backend = await startBackend(config);
+  } catch (err) {
+    // Settings checked at start (keys, the artifact directory) are configuration errors too.
+    if (err instanceof ConfigError) {
+      console.error(`twinroot-backend: configuration error: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
   const lines = [
     'twinroot backend is up',
     `  HTTP API      ${backend.urls.http}   (health: ${backend.urls.http}/healthz, API docs: ${backend.urls.http}/docs, metrics: ${backend.urls.http}/metrics)`,
     `  MQTT broker   ${backend.urls.mqtt}   (${config.mqttUrl === 'embedded' ? 'embedded aedes' : 'external'})`,
     `  DynamoDB      ${backend.urls.dynamodb}   (${config.dynamodbEndpoint === 'embedded' ? `embedded dynalite, data in ${config.dataDir}` : 'external'})`,
-    `  operator key  ${backend.operatorKey}`,
+    `  operator key  ${operatorKeyLine(backend.operatorKeySource, backend.operatorKey)}`,
     `  sweeps        ${config.sweepSchedule === 'off' ? 'off (run by another instance)' : `"${config.sweepSchedule}" (presence, heartbeats, task retries)`}`,
     '',
     'Try it:',
-    `  curl -H "Authorization: Bearer ${backend.operatorKey}" ${backend.urls.http}/v1/appliances`,
+    `  curl -H "Authorization: Bearer $(cat ${backend.operatorKeySource.file ?? 'KEYFILE'})" ${backend.urls.http}/v1/appliances`,
   ];
   process.stdout.write(lines.join('\n') + '\n');
 

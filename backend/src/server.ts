@@ -19,6 +19,8 @@ import { systemClock, type Clock } from './clock.js';
 import { createMetrics, instrumentDynamo, type Metrics } from './metrics.js';
 import { Store } from './store/store.js';
 import { RegisterTokens } from './auth/register-token.js';
+import { RegisterTokenService } from './services/register-tokens.js';
+import { RateLimiter } from './http/rate-limit.js';
 import type { Faults, ServiceContext } from './services/context.js';
 import { TaskService } from './services/tasks.js';
 import { ApplianceService } from './services/appliances.js';
@@ -56,6 +58,7 @@ export interface Backend {
   broker: TaskBroker;
   urls: { http: string; mqtt: string; dynamodb: string };
   operatorKey: string;
+  operatorKeySource: OperatorKeySource;
   /** Typed data access over the tables. */
   data: Store;
   services: { tasks: TaskService; appliances: ApplianceService; releases: ReleaseService; rollouts: RolloutService };
@@ -77,15 +80,40 @@ export interface StartOptions {
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** Pure: why a bearer key cannot be used, or null. Short keys are guessable; spaces and long keys never authenticate. */
+export function bearerKeyProblem(key: string): string | null {
+  if (key.length < 16) return `must be at least 16 characters (got ${key.length})`;
+  if (key.length > 1024) return 'must be at most 1024 characters';
+  if (!/^[\x21-\x7e]+$/.test(key)) return 'may contain only visible ASCII characters (no spaces or control characters)';
+  return null;
+}
+
+/** Where the operator key came from: printed in full only the one time it is generated. */
+export interface OperatorKeySource {
+  generated: boolean;
+  file?: string;
+}
+
 /** The operator key: from config, or generated once and kept (0600) in the data directory. */
-function resolveOperatorKey(config: Config, dataDir: string): string {
-  if (config.operatorKey) return config.operatorKey;
+function resolveOperatorKey(config: Config, dataDir: string): { key: string; source: OperatorKeySource } {
   const file = join(dataDir, 'operator-key');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  const key = `trk_${randomBytes(24).toString('base64url')}`;
-  writeFileSync(file, key + '\n', { mode: 0o600 });
-  chmodSync(file, 0o600);
-  return key;
+  let key: string;
+  let source: OperatorKeySource;
+  if (config.operatorKey) {
+    key = config.operatorKey;
+    source = { generated: false };
+  } else if (existsSync(file)) {
+    key = readFileSync(file, 'utf8').trim();
+    source = { generated: false, file };
+  } else {
+    key = `trk_${randomBytes(24).toString('base64url')}`;
+    writeFileSync(file, key + '\n', { mode: 0o600 });
+    chmodSync(file, 0o600);
+    source = { generated: true, file };
+  }
+  const problem = bearerKeyProblem(key);
+  if (problem) throw new ConfigError(`operator key${source.file ? ` in ${source.file}` : ' (TWINROOT_OPERATOR_KEY)'} ${problem}`);
+  return { key, source };
 }
 
 /**
@@ -95,7 +123,9 @@ function resolveOperatorKey(config: Config, dataDir: string): string {
  */
 export async function startBackend(config: Config, opts: StartOptions = {}): Promise<Backend> {
   const dataDir = resolve(config.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  // The data directory holds keys and the embedded store: this user's alone.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  chmodSync(dataDir, 0o700);
   const app = Fastify({
     logger: { level: config.logLevel, serializers: { req: requestLogView } },
     requestIdHeader: 'x-request-id',
@@ -127,7 +157,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     let dynamo: EmbeddedDynamo | undefined;
     let endpoint: string | null;
     if (config.dynamodbEndpoint === 'embedded') {
-      dynamo = await startEmbeddedDynamo({ dir: join(dataDir, 'dynamodb'), port: config.embeddedDynamodbPort });
+      dynamo = await startEmbeddedDynamo({ dir: join(dataDir, 'dynamodb'), socketPath: join(dataDir, 'dynamodb.sock'), port: config.embeddedDynamodbPort });
       closers.push(() => dynamo!.close());
       endpoint = dynamo.endpoint;
     } else {
@@ -176,7 +206,9 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const tasks = new TaskService(ctx);
     const appliances = new ApplianceService(ctx, tasks, () => broker.url);
     const registerTokens = RegisterTokens.fromFile(config.registerTokenKeyFile || join(dataDir, 'register-token-key.pem'), !config.registerTokenKeyFile);
-    const operatorKey = resolveOperatorKey(config, dataDir);
+    const { key: operatorKey, source: operatorKeySource } = resolveOperatorKey(config, dataDir);
+    const metricsKeyProblem = config.metricsKey ? bearerKeyProblem(config.metricsKey) : null;
+    if (metricsKeyProblem) throw new ConfigError(`metrics key (TWINROOT_METRICS_KEY) ${metricsKeyProblem}`);
     const rollouts = new RolloutService(ctx, tasks, appliances);
     appliances.onRegistered = (a) => rollouts.join(a);
     const artifactDir = resolve(config.artifactDir || join(dataDir, 'artifacts'));
@@ -191,11 +223,13 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const sweeps = new Sweeps(ctx, appliances, tasks, rollouts);
     const leases = new Leases(store.doc, tables.leases, `backend-${process.pid}-${randomBytes(4).toString('hex')}`);
     const scheduler = new SweepScheduler(sweeps, leases, clock, metrics, app.log);
-    const deps: ApiDeps = { ctx, tasks, appliances, registerTokens, operatorKey };
+    const registerTokenService = new RegisterTokenService(ctx, registerTokens);
+    const registerRate = { perToken: new RateLimiter(config.registerRatePerMinute), perAddress: new RateLimiter(config.registerRatePerMinute) };
+    const deps: ApiDeps = { ctx, tasks, appliances, registerTokens, registerTokenService, registerRate, operatorKey };
 
     await installOpenApi(app, VERSION);
-    await app.register(healthPlugin({ dynamo: store.raw, storeEndpoint: endpoint ?? `aws:${config.dynamodbRegion}`, broker }));
-    await app.register(metricsPlugin(metrics, broker));
+    await app.register(healthPlugin({ dynamo: store.raw, storeEndpoint: endpoint ?? `aws:${config.dynamodbRegion}`, broker, operatorKey }));
+    await app.register(metricsPlugin(metrics, broker, config.metricsKey));
     await app.register(deviceRoutes(deps));
     await app.register(customerRoutes(deps));
     await app.register(applianceRoutes(deps));
@@ -229,6 +263,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
       broker,
       urls: { http, mqtt: broker.url, dynamodb: endpoint ?? `aws:${config.dynamodbRegion}` },
       operatorKey,
+      operatorKeySource,
       data,
       services: { tasks, appliances, releases, rollouts },
       registerTokens,

@@ -4,3 +4,4 @@ export { verifyPackage, PackageError } from './verify-package.js';
 export { ChunkedSha256 } from './chunked-sha256.js';
 export { tarCreateArgs, compressorArgs, payloadFileName, type Compression } from './tar-args.js';
 export { attachDisk, diskFormat } from './disk.js';
+export { signServiceBundle, type SignedServiceBundle } from './service-bundle.js';

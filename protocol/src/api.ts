@@ -55,8 +55,31 @@ export const UpdateCustomerRequest = Type.Object(
 );
 export type UpdateCustomerRequest = Static<typeof UpdateCustomerRequest>;
 
-export const RegisterTokenRequest = Type.Object({ ttlHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 365 })) }, strict);
-export const RegisterTokenResponse = Type.Object({ registerToken: Type.String(), expiresAt: Timestamp }, strict);
+export const MAX_REGISTER_TOKEN_USES = 1_000_000;
+/** A register token: valid for ttlHours (default a week), for at most maxUses registrations (default: no limit). */
+export const RegisterTokenRequest = Type.Object(
+  { ttlHours: Type.Optional(Type.Integer({ minimum: 1, maximum: 24 * 365 })), maxUses: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_REGISTER_TOKEN_USES })) },
+  strict,
+);
+export type RegisterTokenRequest = Static<typeof RegisterTokenRequest>;
+export const RegisterTokenResponse = Type.Object(
+  { registerToken: Type.String(), tokenId: Id, expiresAt: Timestamp, maxUses: Type.Optional(Type.Integer({ minimum: 1 })) },
+  strict,
+);
+/** What the operator sees of an issued register token (never the token itself). */
+export const RegisterTokenInfo = Type.Object(
+  {
+    tokenId: Id,
+    customerId: Id,
+    expiresAt: Timestamp,
+    maxUses: Type.Optional(Type.Integer({ minimum: 1 })),
+    uses: Type.Integer({ minimum: 0 }),
+    revokedAt: Type.Optional(Timestamp),
+    createdAt: Timestamp,
+  },
+  strict,
+);
+export type RegisterTokenInfo = Static<typeof RegisterTokenInfo>;
 
 export const APPLIANCE_STATUSES = ['connected', 'disconnected', 'upgrading', 'rolled_back'] as const;
 export type ApplianceStatus = (typeof APPLIANCE_STATUSES)[number];
@@ -74,7 +97,8 @@ export const FleetSummary = Type.Object(
 export type FleetSummary = Static<typeof FleetSummary>;
 export const FleetSummaryQuery = Type.Object({ region: Type.Optional(Region), customerId: Type.Optional(Id) }, strict);
 
-export const DesiredService = Type.Object({ serviceCode: ServiceCode, version: Version, bundleUrl: HttpUrl, sha256: Sha256Hex }, strict);
+/** A service to install (and re-install after each upgrade): the bundle and its signed manifest. */
+export const DesiredService = Type.Object({ serviceCode: ServiceCode, version: Version, bundleUrl: HttpUrl, manifestUrl: HttpUrl, sha256: Type.Optional(Sha256Hex) }, strict);
 export type DesiredService = Static<typeof DesiredService>;
 
 export const Appliance = Type.Object(

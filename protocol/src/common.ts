@@ -17,7 +17,13 @@ export type Slot = Static<typeof Slot>;
 export const Timestamp = Type.String({ format: 'date-time', maxLength: 64 });
 export const HttpUrl = Type.String({ format: 'uri', pattern: '^https?://', maxLength: MAX_URL_LENGTH });
 export const Sha256Hex = Type.String({ pattern: '^[0-9a-f]{64}$' });
-export const Name = Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH });
+/**
+ * Text shown to operators (names, hostnames): no control characters (NUL, ANSI escapes), no
+ * format characters (RTL overrides, zero-width marks), no line separators and no lone
+ * surrogates — they would forge or hide what the console and the logs show.
+ */
+export const PLAIN_TEXT_PATTERN = '^[^\\p{Cc}\\p{Cf}\\p{Cs}\\p{Zl}\\p{Zp}]*$';
+export const Name = Type.String({ minLength: 1, maxLength: MAX_NAME_LENGTH, pattern: PLAIN_TEXT_PATTERN });
 export const Text = Type.String({ maxLength: MAX_TEXT_LENGTH });
 /** Lower-case DNS-label style code, used as a namespace name for services. */
 export const ServiceCode = Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([a-z0-9-]*[a-z0-9])?$' });

@@ -12,3 +12,4 @@ export * from './decode-task.js';
 export * from './api.js';
 export * from './signature.js';
 export * from './rollout-api.js';
+export * from './service-manifest.js';

@@ -31,8 +31,13 @@ export const UpgradeBody = Type.Object(
 );
 export const RollbackBody = Type.Object({ reboot: Type.Optional(Type.Boolean()) }, strict);
 export const CollectLogsBody = Type.Object({ uploadUrl: HttpUrl }, strict);
+/**
+ * installService: the bundle's signed manifest (manifestUrl, its signature at manifestUrl + ".sig")
+ * is what the appliance trusts; a task without one is refused (bundle_unsigned). sha256, when
+ * given, must agree with the signed manifest.
+ */
 export const InstallServiceBody = Type.Object(
-  { serviceCode: ServiceCode, version: Version, bundleUrl: HttpUrl, sha256: Sha256Hex },
+  { serviceCode: ServiceCode, version: Version, bundleUrl: HttpUrl, manifestUrl: Type.Optional(HttpUrl), sha256: Type.Optional(Sha256Hex) },
   strict,
 );
 export const UninstallServiceBody = Type.Object({ serviceCode: ServiceCode }, strict);

@@ -14,6 +14,8 @@ export async function startTestBackend(overrides: Record<string, string> = {}, d
       TWINROOT_EMBEDDED_DYNAMODB_PORT: '0',
       TWINROOT_LOG_LEVEL: process.env.TWINROOT_LOG_LEVEL ?? 'silent',
       TWINROOT_SWEEP_SCHEDULE: 'off',
+      // Tests register whole fleets from one address within seconds.
+      TWINROOT_REGISTER_RATE_PER_MINUTE: '100000',
       ...overrides,
     },
   });

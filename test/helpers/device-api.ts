@@ -40,7 +40,9 @@ export class DeviceApi {
   async createAppliance(): Promise<{ applianceId: string; applianceToken: string }> {
     const applianceId = randomUUID();
     const applianceToken = newApplianceToken(applianceId);
-    await this.backend.store.doc.send(new PutCommand({ TableName: this.backend.tables.appliances, Item: { applianceId, tokenHash: hashApplianceToken(applianceToken) } }));
+    // The broker checks the token's hash and expiry, as for a registered appliance.
+    const tokenExpiresAt = new Date(Date.now() + 60 * 86400_000).toISOString();
+    await this.backend.store.doc.send(new PutCommand({ TableName: this.backend.tables.appliances, Item: { applianceId, tokenHash: hashApplianceToken(applianceToken), tokenExpiresAt } }));
     this.tokens.set(applianceToken, applianceId);
     return { applianceId, applianceToken };
   }
@@ -78,9 +80,10 @@ export class DeviceApi {
       if (!who || who !== (req.params as { id: string }).id) return reply.code(403).send({ error: 'forbidden' });
       const applianceToken = newApplianceToken(who);
       this.tokens.set(applianceToken, who);
-      await this.backend.store.doc.send(new PutCommand({ TableName: this.backend.tables.appliances, Item: { applianceId: who, tokenHash: hashApplianceToken(applianceToken) } }));
+      const tokenExpiresAt = new Date(Date.now() + 60 * 86400_000).toISOString();
+      await this.backend.store.doc.send(new PutCommand({ TableName: this.backend.tables.appliances, Item: { applianceId: who, tokenHash: hashApplianceToken(applianceToken), tokenExpiresAt } }));
       this.refreshes += 1;
-      return { applianceToken, tokenExpiresAt: new Date(Date.now() + 60 * 86400_000).toISOString() };
+      return { applianceToken, tokenExpiresAt };
     });
     app.post('/v1/appliances/:id/heartbeat', async (req, reply) => {
       const who = this.who(req.headers.authorization);

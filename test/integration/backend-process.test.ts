@@ -1,7 +1,7 @@
 // Runs the backend as `npm start` does (a separate process) and checks start, health and a clean stop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBackendProcess } from '../helpers/backend-process.js';
@@ -11,7 +11,7 @@ const startProcess = (dataDir: string, env: Record<string, string> = {}) => {
   return { ...p, ready: p.ready.then((u) => u.http) };
 };
 
-test('the backend process starts, answers /healthz, prints the operator key and stops on SIGTERM and SIGINT', async () => {
+test('the backend process starts, answers /healthz, prints the operator key once and stops on SIGTERM and SIGINT', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'twinroot-proc-'));
   try {
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -22,8 +22,10 @@ test('the backend process starts, answers /healthz, prints the operator key and 
       const body = (await res.json()) as { store: { status: string }; broker: { status: string } };
       assert.equal(body.store.status, 'up');
       assert.equal(body.broker.status, 'up');
-      const key = /operator key\s+(\S+)/.exec(p.output())?.[1];
-      assert.equal(key, readFileSync(join(dataDir, 'operator-key'), 'utf8').trim(), 'the printed key is the kept one');
+      const key = readFileSync(join(dataDir, 'operator-key'), 'utf8').trim();
+      // Printed when generated (the first start), never again: logs and terminals keep what is printed.
+      assert.equal(p.output().includes(key), signal === 'SIGTERM', p.output());
+      assert.match(p.output(), new RegExp(`operator key\\s+.*${join(dataDir, 'operator-key')}`));
       assert.equal(statSync(join(dataDir, 'operator-key')).mode & 0o777, 0o600);
       p.child.kill(signal);
       assert.equal(await p.exited, 0, `clean exit on ${signal}`);
@@ -31,6 +33,48 @@ test('the backend process starts, answers /healthz, prints the operator key and 
     }
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('security #8: /healthz tells status only without the operator key; the embedded store is a 0600 Unix socket and its files 0600 in 0700 directories', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'twinroot-proc-'));
+  const p = startProcess(dataDir, { TWINROOT_OPERATOR_KEY: 'trk_process-test-operator-key-0123' });
+  try {
+    const url = await p.ready;
+    const anon = (await (await fetch(`${url}/healthz`)).json()) as Record<string, Record<string, unknown>>;
+    assert.deepEqual(anon, { status: 'ok', store: { status: 'up' }, broker: { status: 'up' } });
+    const op = (await (await fetch(`${url}/healthz`, { headers: { authorization: 'Bearer trk_process-test-operator-key-0123' } })).json()) as Record<string, Record<string, unknown>>;
+    assert.match(String(op.store!.endpoint), /^unix:\//, 'the store is reached through its socket');
+    assert.match(String(op.broker!.url), /^mqtt:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(p.output(), /DynamoDB\s+unix:\//);
+    assert.equal(statSync(dataDir).mode & 0o777, 0o700);
+    assert.equal(statSync(join(dataDir, 'dynamodb.sock')).mode & 0o777, 0o600);
+    assert.ok(statSync(join(dataDir, 'dynamodb.sock')).isSocket());
+    // A write, so the store has data files; every file the backend made is 0600, every directory 0700.
+    assert.equal((await fetch(`${url}/v1/customers`, { method: 'POST', headers: { authorization: 'Bearer trk_process-test-operator-key-0123', 'content-type': 'application/json' }, body: '{"name":"A","region":"eu-west-1"}' })).status, 201);
+    const loose = readdirSync(dataDir, { recursive: true, withFileTypes: true })
+      .map((d) => ({ path: join(d.parentPath, d.name), mode: statSync(join(d.parentPath, d.name)).mode & 0o777, dir: d.isDirectory(), file: d.isFile() }))
+      .filter((f) => (f.dir && f.mode !== 0o700) || (f.file && f.mode !== 0o600));
+    assert.deepEqual(loose, []);
+  } finally {
+    p.child.kill('SIGTERM');
+    await p.exited;
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
+test('bad operator keys are refused at start with one line: too short, too long, with spaces', async () => {
+  for (const [key, why] of [['x', /at least 16/], ['k'.repeat(1025), /at most 1024/], ['a key with spaces 123', /visible ASCII/]] as const) {
+    const dataDir = mkdtempSync(join(tmpdir(), 'twinroot-proc-'));
+    try {
+      const p = startProcess(dataDir, { TWINROOT_OPERATOR_KEY: key });
+      await assert.rejects(p.ready);
+      assert.equal(await p.exited, 2, key.slice(0, 20));
+      assert.match(p.errors(), why);
+      assert.equal(p.errors().trim().split('\n').length, 1, p.errors());
+    } finally {
+      rmSync(dataDir, { recursive: true, force: true });
+    }
   }
 });
 

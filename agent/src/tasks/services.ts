@@ -6,13 +6,25 @@ import { Transform } from 'node:stream';
 import got from 'got';
 import { execa } from 'execa';
 import { Type } from '@sinclair/typebox';
-import { compile, ServiceStatus, MAX_SERVICES, type TaskMessageOf } from '@twinroot/protocol';
+import type { KeyObject } from 'node:crypto';
+import {
+  compile,
+  loadPublicKey,
+  MAX_SERVICE_BUNDLE_BYTES,
+  MAX_SERVICE_MANIFEST_BYTES,
+  MAX_SERVICES,
+  ServiceStatus,
+  SignatureError,
+  verifyServiceManifest,
+  type ServiceManifest,
+  type TaskMessageOf,
+} from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { TaskFailure, type TaskContext } from '../dispatch/dispatcher.js';
 
 type Installed = Record<string, { version: string; status: 'running' | 'failed' | 'installing'; at: string }>;
 const validateStatusList = compile(Type.Array(ServiceStatus, { maxItems: MAX_SERVICES }));
-const MAX_BUNDLE_BYTES = 20 * 2 ** 30;
+const MAX_BUNDLE_BYTES = MAX_SERVICE_BUNDLE_BYTES;
 
 /** The services this agent installed (the backend re-sends them after each upgrade). */
 export class ServiceRegistry {
@@ -57,14 +69,17 @@ export async function servicesStatus(command: string[] | undefined, registry: Se
   return Object.entries(registry.read()).map(([name, e]) => ({ name, status: e.status }));
 }
 
-/** Downloads to `dest` while hashing; refuses more than maxBytes and a hash that differs. */
-export async function downloadVerified(url: string, dest: string, sha256: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<void> {
+/** Downloads to `dest` while hashing; refuses more than maxBytes (or the expected size) and a hash that differs. */
+export async function downloadVerified(url: string, dest: string, sha256: string, signal: AbortSignal, onBytes?: (n: number) => void, expectedSize?: number): Promise<void> {
+  const limit = expectedSize ?? MAX_BUNDLE_BYTES;
   const hash = createHash('sha256');
   let total = 0;
   const meter = new Transform({
     transform(chunk: Buffer, _enc, cb) {
       total += chunk.length;
-      if (total > MAX_BUNDLE_BYTES) return cb(new TaskFailure('bundle_too_large', `bundle is larger than ${MAX_BUNDLE_BYTES} bytes`));
+      if (total > limit) {
+        return cb(expectedSize !== undefined ? new TaskFailure('checksum_mismatch', `bundle is larger than the signed manifest's ${expectedSize} bytes`) : new TaskFailure('bundle_too_large', `bundle is larger than ${limit} bytes`));
+      }
       hash.update(chunk);
       onBytes?.(total);
       cb(null, chunk);
@@ -76,6 +91,10 @@ export async function downloadVerified(url: string, dest: string, sha256: string
     rmSync(dest, { force: true });
     if (err instanceof TaskFailure) throw err;
     throw new TaskFailure('download_failed', `bundle download failed: ${(err as Error).message}`);
+  }
+  if (expectedSize !== undefined && total !== expectedSize) {
+    rmSync(dest, { force: true });
+    throw new TaskFailure('checksum_mismatch', `bundle is ${total} bytes, the signed manifest says ${expectedSize}`);
   }
   const got256 = hash.digest('hex');
   if (got256 !== sha256) {
@@ -93,13 +112,63 @@ async function runInstaller(installer: string[], args: string[], signal: AbortSi
   }
 }
 
-export function installServiceHandler(deps: { installer: string[]; registry: ServiceRegistry }) {
+/** Fetches a small file whole, refusing more than `limit` bytes (a manifest or its signature). */
+async function fetchSmall(url: string, limit: number, signal: AbortSignal): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  try {
+    for await (const c of got.stream(url, { timeout: { request: 60_000 }, retry: { limit: 2 }, signal }) as AsyncIterable<Buffer>) {
+      n += c.length;
+      if (n > limit) throw new TaskFailure('bad_manifest', `${url} is larger than ${limit} bytes`);
+      chunks.push(c);
+    }
+  } catch (err) {
+    if (err instanceof TaskFailure) throw err;
+    throw new TaskFailure('download_failed', `cannot fetch ${url}: ${(err as Error).message}`);
+  }
+  return Buffer.concat(chunks);
+}
+
+function loadServiceKey(file: string): KeyObject {
+  try {
+    return loadPublicKey(readFileSync(file), file);
+  } catch (err) {
+    throw new TaskFailure('no_service_key', `cannot use the service signing key ${file}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The bundle's signed manifest, verified with the pinned key and matched to the task: what is
+ * installed is what the signer signed, whatever the task (or whoever sent it) says.
+ */
+export async function verifiedServiceManifest(body: TaskMessageOf<'installService'>['body'], keyFile: string, signal: AbortSignal): Promise<ServiceManifest> {
+  if (!body.manifestUrl) throw new TaskFailure('bundle_unsigned', `service bundle ${body.serviceCode} ${body.version} has no signed manifest (manifestUrl); unsigned bundles are refused`);
+  const key = loadServiceKey(keyFile);
+  const bytes = await fetchSmall(body.manifestUrl, MAX_SERVICE_MANIFEST_BYTES, signal);
+  const sig = await fetchSmall(`${body.manifestUrl}.sig`, 4096, signal);
+  let m: ServiceManifest;
+  try {
+    m = verifyServiceManifest(bytes, sig, key);
+  } catch (err) {
+    if (err instanceof SignatureError) throw new TaskFailure(err.code, err.message);
+    throw err;
+  }
+  if (m.serviceCode !== body.serviceCode || m.version !== body.version) {
+    throw new TaskFailure('bad_manifest', `the signed manifest is for ${m.serviceCode} ${m.version}, the task asks for ${body.serviceCode} ${body.version}`);
+  }
+  if (body.sha256 && body.sha256 !== m.bundle.sha256) throw new TaskFailure('bad_manifest', 'the task\'s sha256 differs from the signed manifest\'s');
+  return m;
+}
+
+export function installServiceHandler(deps: { installer: string[]; registry: ServiceRegistry; keyFile: string }) {
   return async (task: TaskMessageOf<'installService'>, ctx: TaskContext) => {
-    const { serviceCode, version, bundleUrl, sha256 } = task.body;
+    const { serviceCode, version, bundleUrl } = task.body;
+    // Verified before anything is recorded, downloaded or run.
+    const m = await verifiedServiceManifest(task.body, deps.keyFile, ctx.signal);
     const bundle = join(deps.registry.bundleDir(), `${serviceCode}-${version}.tar.gz`);
     deps.registry.set(serviceCode, { version, status: 'installing', at: new Date().toISOString() });
     try {
-      await downloadVerified(bundleUrl, bundle, sha256, ctx.signal, (bytes) => ctx.progress({ phase: 'download', bytes }));
+      await downloadVerified(bundleUrl, bundle, m.bundle.sha256, ctx.signal, (bytes) => ctx.progress({ phase: 'download', bytes }), m.bundle.size);
       ctx.progress({ phase: 'install' });
       await runInstaller(deps.installer, ['install', serviceCode, version, bundle], ctx.signal);
     } catch (err) {

@@ -5,8 +5,12 @@ import { errors, jwtVerify, SignJWT } from 'jose';
 
 export const REGISTER_AUDIENCE = 'twinroot-register';
 export const REGISTER_ISSUER = 'twinroot';
+/** How far a token's iat may lie ahead of this backend's clock (clocks of several instances differ a little). */
+export const MAX_CLOCK_SKEW_MS = 60_000;
 
 export interface RegisterClaims {
+  /** The token's id (JWT jti): its use count and revocation are kept under it. */
+  tokenId: string;
   customerId: string;
   region: string;
   expiresAt: string;
@@ -45,18 +49,19 @@ export class RegisterTokens {
     return new RegisterTokens(privateKey, createPublicKey(privateKey));
   }
 
-  async issue(claims: { customerId: string; region: string }, ttlHours: number, nowMs: number): Promise<{ token: string; expiresAt: string }> {
+  async issue(claims: { customerId: string; region: string }, ttlHours: number, nowMs: number): Promise<{ token: string; tokenId: string; expiresAt: string }> {
     const iat = Math.floor(nowMs / 1000);
     const exp = iat + ttlHours * 3600;
+    const tokenId = randomUUID();
     const token = await new SignJWT({ customerId: claims.customerId, region: claims.region })
       .setProtectedHeader({ alg: 'EdDSA', typ: 'JWT' })
       .setIssuer(REGISTER_ISSUER)
       .setAudience(REGISTER_AUDIENCE)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
-      .setJti(randomUUID())
+      .setJti(tokenId)
       .sign(this.privateKey);
-    return { token, expiresAt: new Date(exp * 1000).toISOString() };
+    return { token, tokenId, expiresAt: new Date(exp * 1000).toISOString() };
   }
 
   async verify(token: string, nowMs: number): Promise<RegisterClaims> {
@@ -66,12 +71,19 @@ export class RegisterTokens {
         audience: REGISTER_AUDIENCE,
         issuer: REGISTER_ISSUER,
         currentDate: new Date(nowMs),
-        requiredClaims: ['exp', 'iat'],
+        requiredClaims: ['exp', 'iat', 'jti'],
       });
       if (typeof payload.customerId !== 'string' || typeof payload.region !== 'string') {
         throw new RegisterTokenError('register_token_invalid', 'register token lacks customerId or region');
       }
-      return { customerId: payload.customerId, region: payload.region, expiresAt: new Date((payload.exp as number) * 1000).toISOString() };
+      // jose accepts any iat; a token issued in the future was made with a wrong clock or forged.
+      if (typeof payload.iat !== 'number' || payload.iat * 1000 > nowMs + MAX_CLOCK_SKEW_MS) {
+        throw new RegisterTokenError('register_token_invalid', 'register token: issued in the future (iat)');
+      }
+      if (typeof payload.jti !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/.test(payload.jti)) {
+        throw new RegisterTokenError('register_token_invalid', 'register token: bad jti');
+      }
+      return { tokenId: payload.jti, customerId: payload.customerId, region: payload.region, expiresAt: new Date((payload.exp as number) * 1000).toISOString() };
     } catch (err) {
       if (err instanceof RegisterTokenError) throw err;
       if (err instanceof errors.JWTExpired) throw new RegisterTokenError('register_token_expired', 'register token has expired');

@@ -35,6 +35,8 @@ function parseValue(key: ConfigKey, spec: KeySpec, raw: unknown, source: string)
       const modes = key === 'dynamodbEndpoint' ? ['embedded', 'aws'] : ['embedded'];
       const schemes = key === 'dynamodbEndpoint' ? ['http:', 'https:'] : ['mqtt:', 'mqtts:'];
       if (modes.includes(raw)) return raw;
+      // The embedded store of another instance on this host, reached through its Unix socket.
+      if (key === 'dynamodbEndpoint' && /^unix:\/[^\0]+$/.test(raw)) return raw;
       let url: URL | undefined;
       try {
         url = new URL(raw);
@@ -42,7 +44,8 @@ function parseValue(key: ConfigKey, spec: KeySpec, raw: unknown, source: string)
         url = undefined;
       }
       if (!url || !schemes.includes(url.protocol) || !url.hostname) {
-        throw new ConfigError(`${where}: expected ${modes.map((m) => `"${m}"`).join(' or ')} or a ${schemes.map((s) => s.slice(0, -1)).join('/')} URL, got ${shown}`);
+        const unix = key === 'dynamodbEndpoint' ? ', unix:/path/to/socket' : '';
+        throw new ConfigError(`${where}: expected ${modes.map((m) => `"${m}"`).join(' or ')}${unix} or a ${schemes.map((s) => s.slice(0, -1)).join('/')} URL, got ${shown}`);
       }
       return raw;
     }
@@ -105,4 +108,4 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
   return values as Config;
 }
 
-const ownPrefixes = ['TWINROOT_HTTP_', 'TWINROOT_DYNAMODB_', 'TWINROOT_MQTT_', 'TWINROOT_EMBEDDED_', 'TWINROOT_ARTIFACT_', 'TWINROOT_RELEASE_'];
+const ownPrefixes = ['TWINROOT_HTTP_', 'TWINROOT_REGISTER_', 'TWINROOT_METRICS_', 'TWINROOT_DYNAMODB_', 'TWINROOT_MQTT_', 'TWINROOT_EMBEDDED_', 'TWINROOT_ARTIFACT_', 'TWINROOT_RELEASE_'];

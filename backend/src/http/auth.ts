@@ -12,13 +12,26 @@ function bearer(req: FastifyRequest): string | null {
   return t.length > 0 && t.length <= 1024 ? t : null;
 }
 
+/** Whether a request carries `key` as its Bearer token (compared in constant time). */
+export function bearerMatches(key: string): (req: FastifyRequest) => boolean {
+  const want = createHash('sha256').update(key).digest();
+  return (req) => {
+    const t = bearer(req);
+    return !!t && timingSafeEqual(createHash('sha256').update(t).digest(), want);
+  };
+}
+
 /** Operator requests carry the operator key as a Bearer token (compared in constant time). */
 export function operatorAuth(operatorKey: string) {
-  const want = createHash('sha256').update(operatorKey).digest();
+  return bearerAuth(operatorKey, 'operator key');
+}
+
+/** A hook that requires `key` as the Bearer token; `what` names it in the 401. */
+export function bearerAuth(key: string, what: string) {
+  const matches = bearerMatches(key);
   return async (req: FastifyRequest) => {
-    const t = bearer(req);
-    if (!t) throw unauthorized('missing_credentials', 'operator key required (Authorization: Bearer <key>)');
-    if (!timingSafeEqual(createHash('sha256').update(t).digest(), want)) throw unauthorized('bad_credentials', 'wrong operator key');
+    if (!bearer(req)) throw unauthorized('missing_credentials', `${what} required (Authorization: Bearer <key>)`);
+    if (!matches(req)) throw unauthorized('bad_credentials', `wrong ${what}`);
   };
 }
 

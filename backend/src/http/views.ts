@@ -1,7 +1,7 @@
-import type { Appliance, Customer, Release, RolloutSummary, RolloutView, TaskView } from '@twinroot/protocol';
+import type { Appliance, Customer, RegisterTokenInfo, Release, RolloutSummary, RolloutView, TaskView } from '@twinroot/protocol';
 import { currentStage, totalsOf, type RolloutRecord } from '../rollouts/rollout-record.js';
 import { applianceStatus } from '../domain/appliance-record.js';
-import type { CustomerRecord, ReleaseRecord, StoredAppliance, StoredTask } from '../store/store.js';
+import type { CustomerRecord, RegisterTokenRecord, ReleaseRecord, StoredAppliance, StoredTask } from '../store/store.js';
 
 /** What operators see of an appliance (never its token hash or index bookkeeping). */
 export function applianceView(a: StoredAppliance, currentTask?: StoredTask): Appliance {
@@ -112,6 +112,19 @@ export function rolloutSummary(r: RolloutRecord): RolloutSummary {
     stages: r.stages.length,
     ...(cur ? { currentStage: cur.index } : {}),
     totals: totalsOf(r),
+    createdAt: r.createdAt,
+  };
+}
+
+/** A register token's record as the operator API shows it. */
+export function registerTokenView(r: RegisterTokenRecord): RegisterTokenInfo {
+  return {
+    tokenId: r.tokenId,
+    customerId: r.customerId,
+    expiresAt: r.expiresAt,
+    ...(r.maxUses !== undefined ? { maxUses: r.maxUses } : {}),
+    uses: r.uses,
+    ...(r.revokedAt ? { revokedAt: r.revokedAt } : {}),
     createdAt: r.createdAt,
   };
 }

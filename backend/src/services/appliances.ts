@@ -18,6 +18,12 @@ import type { ServiceContext } from './context.js';
 import type { TaskService } from './tasks.js';
 
 export const APPLIANCE_TOKEN_TTL_DAYS = 60;
+/** How long a retried registration (same register token and idempotency key) returns the same appliance. */
+export const REGISTRATION_REPLAY_MS = 24 * 3600_000;
+
+function registrationKey(tokenId: string, idempotencyKey: string): string {
+  return `${tokenId}#${createHash('sha256').update(idempotencyKey).digest('hex')}`;
+}
 
 /** An install is refused while another upgrade of the appliance is in flight (one at a time). */
 export class UpgradeInProgressError extends Error {
@@ -92,6 +98,9 @@ export class ApplianceService {
       rev: 0,
     };
     if (!(await this.ctx.store.appliances.create(record))) throw new Error(`appliance id collision: ${applianceId}`);
+    if (req.idempotencyKey) {
+      await this.ctx.store.registrations.create({ registrationKey: registrationKey(claims.tokenId, req.idempotencyKey), applianceId, createdAt: at, rev: 0 });
+    }
     this.ctx.log.info({ applianceId, customerId: claims.customerId, region: claims.region }, 'appliance registered');
     try {
       await this.onRegistered?.(record);
@@ -99,6 +108,40 @@ export class ApplianceService {
       this.ctx.log.error({ applianceId, err: (err as Error).message }, 'after registration: joining rollouts failed');
     }
     return { applianceId, applianceToken, tokenExpiresAt, mqtt: { url: this.mqttUrl(), clientId: applianceId, topic: taskTopic(applianceId) } };
+  }
+
+  /**
+   * A registration retried with the same register token and idempotency key (its answer was
+   * lost) within a day: the same appliance, with a new token (the lost one is replaced). Null
+   * when there is no such earlier registration.
+   */
+  async replayRegistration(req: RegisterRequest, claims: RegisterClaims): Promise<RegisterResponse | null> {
+    if (!req.idempotencyKey) return null;
+    const reg = await this.ctx.store.registrations.get(registrationKey(claims.tokenId, req.idempotencyKey));
+    if (!reg || this.ctx.clock.now() - Date.parse(reg.createdAt) > REGISTRATION_REPLAY_MS) return null;
+    const a = await this.ctx.store.appliances.get(reg.applianceId);
+    if (!a) return null;
+    const { applianceToken, tokenExpiresAt } = await this.refreshToken(a);
+    this.ctx.log.info({ applianceId: a.applianceId }, 'registration retried: same appliance, new token');
+    return { applianceId: a.applianceId, applianceToken, tokenExpiresAt, mqtt: { url: this.mqttUrl(), clientId: a.applianceId, topic: taskTopic(a.applianceId) } };
+  }
+
+  /**
+   * Decommissions an appliance: its record goes (so its token no longer authenticates on HTTP
+   * or MQTT), its live MQTT sessions are closed and its unfinished tasks cancelled. Its task
+   * history stays. False if there was no such appliance.
+   */
+  async decommission(applianceId: string, by: string): Promise<boolean> {
+    if (!(await this.ctx.store.appliances.remove(applianceId))) return false;
+    this.ctx.broker.dropSessions(applianceId, null);
+    let next: Record<string, unknown> | undefined;
+    do {
+      const page = await this.ctx.store.tasksOfAppliance(applianceId, 100, next);
+      for (const t of page.items) if (!isTerminal(t.status)) await this.tasks.finish(t, 'cancelled', { code: 'decommissioned', message: `appliance decommissioned by ${by}` });
+      next = page.next;
+    } while (next);
+    this.ctx.log.warn({ applianceId, by }, 'appliance decommissioned');
+    return true;
   }
 
   /** A new token replaces the old one atomically (the write is conditional on the appliance's rev). */

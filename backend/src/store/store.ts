@@ -37,6 +37,25 @@ export interface ReleaseRecord {
   rev: number;
 }
 
+export interface RegisterTokenRecord {
+  tokenId: string;
+  customerId: string;
+  region: string;
+  expiresAt: string;
+  maxUses?: number;
+  uses: number;
+  revokedAt?: string;
+  createdAt: string;
+  rev: number;
+}
+
+export interface RegistrationRecord {
+  registrationKey: string;
+  applianceId: string;
+  createdAt: string;
+  rev: number;
+}
+
 export interface PageOf<T> {
   items: T[];
   next?: Record<string, unknown>;
@@ -50,6 +69,8 @@ export class Store {
   readonly releases: VersionedTable<ReleaseRecord>;
   readonly rollouts: VersionedTable<RolloutRecord>;
   readonly targets: VersionedTable<TargetRecord>;
+  readonly registerTokens: VersionedTable<RegisterTokenRecord>;
+  readonly registrations: VersionedTable<RegistrationRecord>;
 
   constructor(
     readonly doc: DynamoDBDocumentClient,
@@ -61,6 +82,8 @@ export class Store {
     this.releases = new VersionedTable(doc, tables.releases, 'releaseId');
     this.rollouts = new VersionedTable(doc, tables.rollouts, 'rolloutId');
     this.targets = new VersionedTable(doc, tables.rolloutTargets, 'targetId');
+    this.registerTokens = new VersionedTable(doc, tables.registerTokens, 'tokenId');
+    this.registrations = new VersionedTable(doc, tables.registrations, 'registrationKey');
   }
 
   /** Items of a sparse due index whose due time has come, oldest first. */
@@ -172,6 +195,20 @@ export class Store {
       if (!start) break;
     }
     return { items, next: start };
+  }
+
+  /** A customer's register tokens, newest first. */
+  async registerTokensOf(customerId: string): Promise<RegisterTokenRecord[]> {
+    const items: RegisterTokenRecord[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const out = await this.doc.send(
+        new QueryCommand({ TableName: this.tables.registerTokens, IndexName: 'byCustomer', KeyConditionExpression: 'customerId = :c', ExpressionAttributeValues: { ':c': customerId }, ScanIndexForward: false, ExclusiveStartKey: start }),
+      );
+      items.push(...((out.Items ?? []) as RegisterTokenRecord[]));
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return items;
   }
 
   async listCustomers(limit: number, start?: Record<string, unknown>): Promise<PageOf<CustomerRecord>> {

@@ -38,6 +38,10 @@ export const TABLES = {
     ],
   },
   customers: { key: 'customerId', indexes: [] },
+  // Issued register tokens (by JWT id): use counts, limits, revocation.
+  registerTokens: { key: 'tokenId', indexes: [{ name: 'byCustomer', hash: 'customerId', range: 'createdAt' }] },
+  // "<tokenId>#<sha256 of the appliance's idempotency key>" → the appliance that registration made.
+  registrations: { key: 'registrationKey', indexes: [] },
   releases: { key: 'releaseId', indexes: [] },
   leases: { key: 'name', indexes: [] },
   rollouts: { key: 'rolloutId', indexes: [] },

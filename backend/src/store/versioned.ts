@@ -1,4 +1,4 @@
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
 /**
  * Optimistic concurrency on single items: every item carries `rev`; a write succeeds only if
@@ -34,6 +34,12 @@ export class VersionedTable<T extends Versioned> {
       if (isConditionFailure(err)) return false;
       throw err;
     }
+  }
+
+  /** Deletes the item (idempotent); true if there was one. */
+  async remove(key: string): Promise<boolean> {
+    const out = await this.doc.send(new DeleteCommand({ TableName: this.name, Key: { [this.keyName]: key }, ReturnValues: 'ALL_OLD' }));
+    return !!out.Attributes;
   }
 
   /** Replaces `prev` by `next` (rev + 1) if nobody wrote in between; returns the stored item or null. */

@@ -6,13 +6,16 @@ import { keygen } from '../keygen.js';
 import { buildPackage, DEFAULT_CHUNK_SIZE, type BuildProgress } from '../build.js';
 import { attachDisk } from '../disk.js';
 import { verifyPackage } from '../verify-package.js';
+import { signServiceBundle } from '../service-bundle.js';
 
 const USAGE = `usage: twinroot-image <command>
   keygen --out DIR                        write an Ed25519 key pair (signing.key, signing.pub)
   build (--rootfs DIR | --disk FILE [--root-device DEV]) --version V --compatible NAME
         --key KEY --out DIR [--compression zstd|xz] [--level N] [--chunk-size BYTES]
         [--cpu-level x86-64|x86-64-v2|x86-64-v3|x86-64-v4] [--min-disk-bytes N] [--min-agent-version V]
-  verify --package DIR --pubkey KEY       check the signature, size and every hash`;
+  verify --package DIR --pubkey KEY       check the signature, size and every hash
+  sign-service --bundle FILE --code CODE --version V --key KEY [--out DIR]
+                                          sign a service bundle: FILE.manifest.json + .sig`;
 
 class UsageError extends Error {}
 
@@ -42,6 +45,7 @@ async function main(argv: string[]): Promise<number> {
       compression: { type: 'string' }, level: { type: 'string' }, 'chunk-size': { type: 'string' },
       'cpu-level': { type: 'string' }, 'min-disk-bytes': { type: 'string' }, 'min-agent-version': { type: 'string' },
       package: { type: 'string' }, pubkey: { type: 'string' }, help: { type: 'boolean', short: 'h' },
+      bundle: { type: 'string' }, code: { type: 'string' },
     },
     allowPositionals: true,
   });
@@ -104,6 +108,18 @@ async function main(argv: string[]): Promise<number> {
       if (!values.package || !values.pubkey) throw new UsageError('verify needs --package DIR --pubkey KEY');
       const { manifest } = await verifyPackage(values.package, values.pubkey);
       console.log(`ok: ${manifest.version} (${manifest.compatible}), signature valid, ${manifest.payload.size} bytes, ${manifest.payload.chunks.length} chunks verified`);
+      return 0;
+    }
+    case 'sign-service': {
+      if (!values.bundle || !values.code || !values.version || !values.key) throw new UsageError('sign-service needs --bundle FILE --code CODE --version V --key KEY');
+      if (!/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(values.code)) throw new UsageError(`--code must be a lower-case DNS label (got ${values.code})`);
+      try {
+        parseVersion(values.version);
+      } catch {
+        throw new UsageError(`--version must be a semantic version (got ${values.version})`);
+      }
+      const s = await signServiceBundle({ bundleFile: values.bundle, serviceCode: values.code, version: values.version, keyFile: values.key, ...(values.out ? { outDir: values.out } : {}) });
+      console.log(`signed ${s.manifest.serviceCode} ${s.manifest.version} (${s.manifest.bundle.size} bytes): ${s.manifestFile}, ${s.signatureFile}`);
       return 0;
     }
     default:

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TEST_REGISTER_TOKEN, useDeviceStack, waitFor } from '../../helpers/device-api.js';
 import { makeDirSlots, startTestAgent, task } from '../../helpers/agent.js';
+import { makeKeys } from '../../helpers/packages.js';
+import { signServiceBundle } from '@twinroot/image-build';
 
 const stack = useDeviceStack({ before, after });
 
@@ -128,25 +130,32 @@ test('collectLogs: the bundle is PUT to the upload URL', async () => {
   }
 });
 
-test('installService: downloads and verifies the bundle, runs the installer with an argument array; a bad hash never reaches it', async () => {
+test('installService: the signed manifest is verified, then the bundle, then the installer runs with an argument array; a bad hash never reaches it', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'twinroot-svc-'));
   const calls = join(dir, 'calls.txt');
   const installer = join(dir, 'installer.sh');
   writeFileSync(installer, `#!/bin/sh\nfor a in "$@"; do printf '%s|' "$a" >> '${calls}'; done\necho >> '${calls}'\n`);
   chmodSync(installer, 0o755);
+  const keys = makeKeys();
   const bundle = Buffer.from('pretend this is a tar.gz of images and manifests');
   stack.api.files.set('billing.tgz', bundle);
-  const sha = createHash('sha256').update(bundle).digest('hex');
-  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { config: { serviceInstaller: [installer] } });
+  writeFileSync(join(dir, 'billing.tgz'), bundle);
+  await serveSigned(dir, 'billing.tgz', 'billing', '3.2.1', keys.privateKey);
+  // A manifest signed for another service, used with the billing bundle: the task lies about what it installs.
+  writeFileSync(join(dir, 'reports.tgz'), Buffer.from('a different bundle'));
+  await serveSigned(dir, 'reports.tgz', 'reports', '1.0.0', keys.privateKey);
+  const url = (f: string) => `${stack.api.url}/files/${f}`;
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { config: { serviceInstaller: [installer], serviceSigningKeyFile: keys.publicKey } });
   try {
-    await stack.backend.broker.publish(a.topic, task('svc-ok', 'installService', { serviceCode: 'billing', version: '3.2.1', bundleUrl: `${stack.api.url}/files/billing.tgz`, sha256: sha }));
+    await stack.backend.broker.publish(a.topic, task('svc-ok', 'installService', { serviceCode: 'billing', version: '3.2.1', bundleUrl: url('billing.tgz'), manifestUrl: url('billing.tgz.manifest.json') }));
     await waitFor('installed', () => stack.api.resultsFor('svc-ok').some((r) => r.result.status === 'succeeded'), 15_000);
     const line = readFileSync(calls, 'utf8').trim().split('\n')[0]!.split('|');
     assert.deepEqual(line.slice(0, 3), ['install', 'billing', '3.2.1']);
     assert.match(line[3]!, /bundles\/billing-3\.2\.1\.tar\.gz$/);
     assert.equal(existsSync(line[3]!), false, 'the bundle is removed after install');
 
-    await stack.backend.broker.publish(a.topic, task('svc-bad', 'installService', { serviceCode: 'reports', version: '1.0.0', bundleUrl: `${stack.api.url}/files/billing.tgz`, sha256: 'b'.repeat(64) }));
+    // The reports manifest is genuine, but the bundle served at its URL is billing's: its hash differs.
+    await stack.backend.broker.publish(a.topic, task('svc-bad', 'installService', { serviceCode: 'reports', version: '1.0.0', bundleUrl: url('billing.tgz'), manifestUrl: url('reports.tgz.manifest.json') }));
     await waitFor('failed', () => stack.api.resultsFor('svc-bad').some((r) => r.result.status === 'failed'), 15_000);
     const f = stack.api.resultsFor('svc-bad').find((r) => r.result.status === 'failed')!.result;
     assert.equal(f.status === 'failed' && f.error.code, 'checksum_mismatch');
@@ -164,6 +173,51 @@ test('installService: downloads and verifies the bundle, runs the installer with
     await a.stop();
   }
 });
+
+test('security #5: unsigned, wrongly signed and mismatched service bundles are refused with a code before the installer runs', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'twinroot-svc-'));
+  const calls = join(dir, 'calls.txt');
+  const installer = join(dir, 'installer.sh');
+  writeFileSync(installer, `#!/bin/sh\necho "$@" >> '${calls}'\n`);
+  chmodSync(installer, 0o755);
+  const pinned = makeKeys();
+  const other = makeKeys();
+  const bundle = Buffer.from('#!/bin/sh\nrm -rf / # a hostile bundle');
+  stack.api.files.set('evil.tgz', bundle);
+  writeFileSync(join(dir, 'evil.tgz'), bundle);
+  await serveSigned(dir, 'evil.tgz', 'evil', '1.0.0', other.privateKey);
+  const url = (f: string) => `${stack.api.url}/files/${f}`;
+  const sha = createHash('sha256').update(bundle).digest('hex');
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { config: { serviceInstaller: [installer], serviceSigningKeyFile: pinned.publicKey } });
+  try {
+    const cases: [string, Record<string, unknown>, string][] = [
+      ['svc-unsigned', { serviceCode: 'evil', version: '1.0.0', bundleUrl: url('evil.tgz'), sha256: sha }, 'bundle_unsigned'],
+      ['svc-other-key', { serviceCode: 'evil', version: '1.0.0', bundleUrl: url('evil.tgz'), manifestUrl: url('evil.tgz.manifest.json') }, 'bad_signature'],
+    ];
+    for (const [id, body, code] of cases) {
+      await stack.backend.broker.publish(a.topic, task(id, 'installService', body));
+      await waitFor(`${id} failed`, () => stack.api.resultsFor(id).some((r) => r.result.status === 'failed'), 15_000);
+      const f = stack.api.resultsFor(id).find((r) => r.result.status === 'failed')!.result;
+      assert.equal(f.status === 'failed' && f.error.code, code, id);
+    }
+    // Signed with the pinned key, but for another version than the task names.
+    await serveSigned(dir, 'evil.tgz', 'evil', '1.0.0', pinned.privateKey);
+    await stack.backend.broker.publish(a.topic, task('svc-version', 'installService', { serviceCode: 'evil', version: '2.0.0', bundleUrl: url('evil.tgz'), manifestUrl: url('evil.tgz.manifest.json') }));
+    await waitFor('svc-version failed', () => stack.api.resultsFor('svc-version').some((r) => r.result.status === 'failed'), 15_000);
+    const f = stack.api.resultsFor('svc-version').find((r) => r.result.status === 'failed')!.result;
+    assert.equal(f.status === 'failed' && f.error.code, 'bad_manifest');
+    assert.equal(existsSync(calls), false, 'the installer never ran');
+  } finally {
+    await a.stop();
+  }
+});
+
+/** Signs a bundle in `dir` and serves its manifest and signature beside it on the fake device API. */
+async function serveSigned(dir: string, file: string, code: string, version: string, key: string): Promise<void> {
+  const s = await signServiceBundle({ bundleFile: join(dir, file), serviceCode: code, version, keyFile: key });
+  stack.api.files.set(`${file}.manifest.json`, readFileSync(s.manifestFile));
+  stack.api.files.set(`${file}.manifest.json.sig`, readFileSync(s.signatureFile));
+}
 
 test('a token that expires within 10 days is refreshed at start; the agent reconnects with the new one', async () => {
   const a = await startTestAgent(stack.api, stack.backend.urls.mqtt);

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createPrivateKey, createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SignJWT } from 'jose';
@@ -78,7 +78,7 @@ test('register tokens: expired, wrong audience, wrong issuer, forged key, alg no
   const claims = { customerId: fleet.customerId, region: 'eu-west-1' };
   const now = Math.floor(clock.now() / 1000);
   const sign = (k: Parameters<SignJWT['sign']>[0], alg: string, aud = 'twinroot-register', iss = 'twinroot', exp = now + 3600) =>
-    new SignJWT(claims).setProtectedHeader({ alg }).setIssuer(iss).setAudience(aud).setIssuedAt(now).setExpirationTime(exp).sign(k);
+    new SignJWT(claims).setProtectedHeader({ alg }).setIssuer(iss).setAudience(aud).setIssuedAt(now).setExpirationTime(exp).setJti(randomUUID()).sign(k);
 
   // Sanity: the same construction with the right key, audience and issuer works.
   const good = await api('POST', '/v1/register', { json: registerBody(await sign(key, 'EdDSA')) });

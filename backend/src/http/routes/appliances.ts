@@ -117,6 +117,24 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
     );
 
+    app.delete(
+      '/v1/appliances/:id',
+      {
+        schema: {
+          tags: ['appliances'],
+          summary: 'Decommission an appliance: its credentials stop working on HTTP and MQTT at once, its unfinished tasks are cancelled',
+          params: IdParams,
+          security,
+          response: { 204: Type.Null(), ...errors },
+        },
+      },
+      async (req, reply) => {
+        const { id } = req.params as { id: string };
+        if (!(await deps.appliances.decommission(id, 'operator'))) throw notFound(`no appliance ${id}`);
+        return reply.code(204).send();
+      },
+    );
+
     app.post(
       '/v1/appliances/:id/tasks',
       { schema: { tags: ['appliances'], summary: 'Send a heartbeat, collectLogs or reboot task', params: IdParams, body: CreateTaskRequest, security, response: created } },

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ApiError, CreateCustomerRequest, Customer, Id, Page, RegisterTokenRequest, RegisterTokenResponse, UpdateCustomerRequest } from '@twinroot/protocol';
+import { ApiError, CreateCustomerRequest, Customer, Id, Page, RegisterTokenInfo, RegisterTokenRequest, RegisterTokenResponse, UpdateCustomerRequest } from '@twinroot/protocol';
 import { iso } from '../../clock.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { badRequest, notFound } from '../errors.js';
 import { decodePageToken, encodePageToken } from '../pagination.js';
-import { customerView } from '../views.js';
+import { customerView, registerTokenView } from '../views.js';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const security = [{ operatorKey: [] }];
@@ -111,9 +111,42 @@ export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
       async (req, reply) => {
         const c = await ctx.store.customers.get((req.params as { id: string }).id);
         if (!c) throw notFound('no such customer');
-        const ttlHours = (req.body as { ttlHours?: number } | undefined)?.ttlHours ?? DEFAULT_REGISTER_TOKEN_TTL_HOURS;
-        const { token, expiresAt } = await deps.registerTokens.issue({ customerId: c.customerId, region: c.region }, ttlHours, ctx.clock.now());
-        return reply.code(201).send({ registerToken: token, expiresAt });
+        const body = (req.body as RegisterTokenRequest | undefined) ?? {};
+        const issued = await deps.registerTokenService.issue(c, { ttlHours: body.ttlHours ?? DEFAULT_REGISTER_TOKEN_TTL_HOURS, ...(body.maxUses ? { maxUses: body.maxUses } : {}) });
+        return reply.code(201).send(issued);
+      },
+    );
+
+    app.get(
+      '/v1/customers/:id/register-tokens',
+      { schema: { tags: ['customers'], summary: "A customer's register tokens: uses, limit, expiry, revocation (never the token itself)", params: IdParams, security, response: { 200: Type.Object({ items: Type.Array(RegisterTokenInfo) }), ...errors } } },
+      async (req) => {
+        const c = await ctx.store.customers.get((req.params as { id: string }).id);
+        if (!c) throw notFound('no such customer');
+        return { items: (await ctx.store.registerTokensOf(c.customerId)).map(registerTokenView) };
+      },
+    );
+
+    app.delete(
+      '/v1/customers/:id/register-tokens/:tokenId',
+      {
+        schema: {
+          tags: ['customers'],
+          summary: 'Revoke a register token: it registers nothing more (appliances it registered stay)',
+          params: Type.Object({ id: Id, tokenId: Id }, { additionalProperties: false }),
+          security,
+          response: { 200: RegisterTokenInfo, ...errors },
+        },
+      },
+      async (req) => {
+        const { id, tokenId } = req.params as { id: string; tokenId: string };
+        if (!(await ctx.store.customers.get(id))) throw notFound('no such customer');
+        const existing = await ctx.store.registerTokens.get(tokenId);
+        if (existing && existing.customerId !== id) throw notFound('no such register token for this customer');
+        const rec = await deps.registerTokenService.revoke(tokenId, id);
+        if (!rec) throw notFound('no such register token');
+        ctx.log.warn({ customerId: id, tokenId }, 'register token revoked');
+        return registerTokenView(rec);
       },
     );
   };

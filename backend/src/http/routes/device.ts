@@ -1,16 +1,23 @@
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ApiError, Heartbeat, Id, RegisterRequest, RegisterResponse, TaskResult, TokenRefreshResponse } from '@twinroot/protocol';
 import { RegisterTokenError } from '../../auth/register-token.js';
 import { isTerminal } from '../../domain/task-record.js';
 import { applianceAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { forbidden, notFound, unauthorized } from '../errors.js';
+import { forbidden, HttpError, notFound, unauthorized } from '../errors.js';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const TaskParams = Type.Object({ taskId: Id }, { additionalProperties: false });
 const bearer = [{ applianceToken: [] }];
-const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError };
+const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 429: ApiError };
+
+/** A 429 with Retry-After when the limiter said to wait. */
+function limit(waitS: number, reply: FastifyReply, what: string): void {
+  if (waitS <= 0) return;
+  reply.header('retry-after', String(waitS));
+  throw new HttpError(429, 'rate_limited', `too many registrations from ${what}; retry in ${waitS} s`);
+}
 
 /** The device API (DESIGN.md "HTTP API"): register, token refresh, heartbeat, task result. */
 export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
@@ -26,16 +33,23 @@ export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
           response: { 200: RegisterResponse, ...errors },
         },
       },
-      async (req) => {
+      async (req, reply) => {
         const body = req.body as RegisterRequest;
+        const now = ctx.clock.now();
+        limit(deps.registerRate.perAddress.take(req.ip, now), reply, 'this address');
         let claims;
         try {
-          claims = await deps.registerTokens.verify(body.registerToken, ctx.clock.now());
+          claims = await deps.registerTokens.verify(body.registerToken, now);
         } catch (err) {
           if (err instanceof RegisterTokenError) throw unauthorized(err.code, err.message);
           throw err;
         }
+        limit(deps.registerRate.perToken.take(claims.tokenId, now), reply, 'this register token');
         if (!(await ctx.store.customers.get(claims.customerId))) throw unauthorized('register_token_invalid', 'the customer of this register token no longer exists');
+        await deps.registerTokenService.check(claims);
+        const replayed = await deps.appliances.replayRegistration(body, claims);
+        if (replayed) return replayed;
+        await deps.registerTokenService.consume(claims);
         return deps.appliances.register(body, claims);
       },
     );
