@@ -21,7 +21,8 @@ export const Manifest = Type.Object(
     ),
     payload: Type.Object(
       {
-        file: Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9._-]+$' }),
+        // A plain file name beside the manifest: not "." or ".." (a directory), not hidden.
+        file: Type.String({ minLength: 1, maxLength: 255, pattern: '^[A-Za-z0-9_-][A-Za-z0-9._-]*$' }),
         compression: Type.Union([Type.Literal('zstd'), Type.Literal('xz')]),
         size: Type.Integer({ minimum: 1, maximum: MAX_PAYLOAD_BYTES }),
         sha256: Sha256Hex,

@@ -36,11 +36,16 @@ test('the backend process starts, answers /healthz, prints the operator key once
   }
 });
 
-test('security #8: /healthz tells status only without the operator key; the embedded store is a 0600 Unix socket and its files 0600 in 0700 directories', async () => {
+test('security #8 and #9: /healthz tells status only without the operator key; the embedded store is a 0600 Unix socket and its files 0600 in 0700 directories', async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'twinroot-proc-'));
-  const p = startProcess(dataDir, { TWINROOT_OPERATOR_KEY: 'trk_process-test-operator-key-0123' });
+  const p = startProcess(dataDir, { TWINROOT_OPERATOR_KEY: 'trk_process-test-operator-key-0123', TWINROOT_LOG_LEVEL: 'info' });
   try {
     const url = await p.ready;
+    // Security #9: a signed upload URL's signature never reaches the request log.
+    await fetch(`${url}/v1/log-uploads/00000000-0000-0000-0000-000000000000/00000000-0000-0000-0000-000000000001?expires=1&sig=SECRETSIGNATURE`, { method: 'PUT', body: 'x' });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.doesNotMatch(p.output(), /SECRETSIGNATURE/);
+    assert.match(p.output(), /sig=redacted/);
     const anon = (await (await fetch(`${url}/healthz`)).json()) as Record<string, Record<string, unknown>>;
     assert.deepEqual(anon, { status: 'ok', store: { status: 'up' }, broker: { status: 'up' } });
     const op = (await (await fetch(`${url}/healthz`, { headers: { authorization: 'Bearer trk_process-test-operator-key-0123' } })).json()) as Record<string, Record<string, unknown>>;

@@ -117,7 +117,9 @@ async function fetchSmall(url: string, limit: number, signal: AbortSignal): Prom
   const chunks: Buffer[] = [];
   let n = 0;
   try {
-    for await (const c of got.stream(url, { timeout: { request: 60_000 }, retry: { limit: 2 }, signal }) as AsyncIterable<Buffer>) {
+    // No signal handed to got: it would destroy the finished stream on a later abort (an uncaught error).
+    for await (const c of got.stream(url, { timeout: { request: 60_000 }, retry: { limit: 2 } }) as AsyncIterable<Buffer>) {
+      if (signal.aborted) throw new TaskFailure('cancelled', 'the task was cancelled');
       n += c.length;
       if (n > limit) throw new TaskFailure('bad_manifest', `${url} is larger than ${limit} bytes`);
       chunks.push(c);

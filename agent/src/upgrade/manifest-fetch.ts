@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
 import got from 'got';
@@ -45,8 +45,12 @@ async function fetchBytes(url: string, limit: number): Promise<Buffer> {
   }
 }
 
+/** A local manifest or signature: its size is checked before it is read (never a device or a FIFO). */
 function readLocal(path: string, limit: number): Buffer {
   if (!existsSync(path)) throw new ManifestError('manifest_unavailable', `${path} does not exist`);
+  const st = statSync(path);
+  if (!st.isFile()) throw new ManifestError('manifest_unavailable', `${path} is not a regular file`);
+  if (st.size > limit) throw new ManifestError('manifest_too_large', `${path} is larger than ${limit} bytes`);
   const b = readFileSync(path);
   if (b.length > limit) throw new ManifestError('manifest_too_large', `${path} is larger than ${limit} bytes`);
   return b;

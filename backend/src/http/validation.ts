@@ -16,7 +16,12 @@ export function installValidation(app: FastifyInstance): void {
   const coercing = addFormats(new Ajv({ allErrors: false, strict: false, coerceTypes: true, useDefaults: true, removeAdditional: false }));
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const fn = (httpPart === 'body' ? strict : coercing).compile(schema as FastifySchema);
-    return (data: unknown) => (fn(data) ? { value: data } : { error: new HttpError(400, httpPart === 'body' ? 'bad_body' : `bad_${httpPart ?? 'input'}`, `${httpPart}: ${formatErrors(fn.errors)}`) });
+    return (data: unknown) => {
+      if (!fn(data)) return { error: new HttpError(400, httpPart === 'body' ? 'bad_body' : `bad_${httpPart ?? 'input'}`, `${httpPart}: ${formatErrors(fn.errors)}`) };
+      const unsafe = httpPart === 'body' ? unsafeIntegerPath(data) : null;
+      if (unsafe !== null) return { error: new HttpError(400, 'bad_body', `body: ${unsafe || '(root)'}: integer beyond ±2^53 cannot be stored exactly`) };
+      return { value: data };
+    };
   });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
@@ -32,4 +37,18 @@ function httpReason(status: number): string {
     { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict', 413: 'Payload Too Large', 415: 'Unsupported Media Type', 429: 'Too Many Requests' }[status] ??
     (status >= 500 ? 'Internal Server Error' : 'Error')
   );
+}
+
+/**
+ * Pure: the path of the first integer a JSON body holds that a double cannot represent exactly
+ * (beyond ±2^53: DynamoDB's marshaller refuses it, and it would not round-trip), or null.
+ */
+export function unsafeIntegerPath(v: unknown, path = '', depth = 0): string | null {
+  if (typeof v === 'number') return Number.isInteger(v) && !Number.isSafeInteger(v) ? path : null;
+  if (depth > 64 || v === null || typeof v !== 'object') return null;
+  for (const [k, child] of Object.entries(v)) {
+    const found = unsafeIntegerPath(child, path ? `${path}.${k}` : k, depth + 1);
+    if (found !== null) return found;
+  }
+  return null;
 }

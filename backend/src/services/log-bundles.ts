@@ -1,5 +1,5 @@
 import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -37,6 +37,7 @@ export interface LogBundle {
 }
 
 export class LogBundleTooLarge extends Error {}
+export class LogBundleExists extends Error {}
 
 /**
  * Diagnostic bundles appliances upload for a collectLogs task. The upload URL is a capability
@@ -70,11 +71,15 @@ export class LogBundles {
     return join(this.dir, applianceId, `${bundleId}.tar.gz`);
   }
 
-  /** Streams an upload to a temp file and renames it into place; a repeated upload replaces the bundle. */
+  /**
+   * Streams an upload to a temp file of its own, then links it into place: an upload URL stores
+   * one bundle, the first upload to finish wins and any other (concurrent or later) is refused.
+   */
   async store(applianceId: string, bundleId: string, body: Readable): Promise<LogBundle> {
     const dir = join(this.dir, applianceId);
     mkdirSync(dir, { recursive: true });
-    const tmp = join(dir, `.${bundleId}.${process.pid}.part`);
+    if (existsSync(this.file(applianceId, bundleId))) throw new LogBundleExists(`bundle ${bundleId} was already uploaded`);
+    const tmp = join(dir, `.${bundleId}.${randomUUID()}.part`);
     let bytes = 0;
     const limit = new Transform({
       transform(chunk: Buffer, _enc, cb) {
@@ -84,11 +89,14 @@ export class LogBundles {
       },
     });
     try {
-      await pipeline(body, limit, createWriteStream(tmp, { mode: 0o600 }));
-      renameSync(tmp, this.file(applianceId, bundleId));
+      await pipeline(body, limit, createWriteStream(tmp, { mode: 0o600, flags: 'wx' }));
+      // link(2) fails if the name exists: exactly one upload becomes the bundle.
+      linkSync(tmp, this.file(applianceId, bundleId));
     } catch (err) {
-      rmSync(tmp, { force: true });
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new LogBundleExists(`bundle ${bundleId} was already uploaded`);
       throw err;
+    } finally {
+      rmSync(tmp, { force: true });
     }
     return { bundleId, bytes, uploadedAt: new Date(statSync(this.file(applianceId, bundleId)).mtimeMs).toISOString() };
   }

@@ -171,7 +171,7 @@ test('an accepted task that goes quiet times out; progress keeps it alive', asyn
 
 test('a newer succeeded task supersedes older unfinished ones of the same type', async () => {
   const id = fleet.appliances[5]!.applianceId;
-  const svc = (version: string) => ({ serviceCode: 'metrics-agent', version, bundleUrl: 'http://127.0.0.1:9/b.tgz', sha256: 'a'.repeat(64) });
+  const svc = (version: string) => ({ serviceCode: 'metrics-agent', version, bundleUrl: 'http://127.0.0.1:9/b.tgz', manifestUrl: 'http://127.0.0.1:9/b.tgz.manifest.json' });
   const older = (await op('POST', `/v1/appliances/${id}/services`, svc('1.0.0'))).body.taskId as string;
   clock.advance(1);
   const newer = (await op('POST', `/v1/appliances/${id}/services`, svc('1.1.0'))).body.taskId as string;

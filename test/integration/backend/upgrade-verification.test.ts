@@ -22,7 +22,7 @@ const dev = (i: number, m: string, p: string, json?: unknown) => call(backend.ur
 
 test('install-reboot upgrade: agent success waits for a heartbeat; trial is not enough; committed target = succeeded; services reinstalled', async () => {
   const id = fleet.appliances[0]!.applianceId;
-  const svc = { serviceCode: 'collector', version: '1.2.3', bundleUrl: 'http://127.0.0.1:9/c.tgz', sha256: 'b'.repeat(64) };
+  const svc = { serviceCode: 'collector', version: '1.2.3', bundleUrl: 'http://127.0.0.1:9/c.tgz', manifestUrl: 'http://127.0.0.1:9/c.tgz.manifest.json' };
   const install = (await op('POST', `/v1/appliances/${id}/services`, svc)).body.taskId as string;
   await dev(0, 'POST', `/v1/tasks/${install}/result`, { status: 'succeeded' });
 

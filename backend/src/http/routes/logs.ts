@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ApiError, Id, TaskCreated, Timestamp } from '@twinroot/protocol';
-import { LOG_BUNDLE_MAX_BYTES, LogBundleTooLarge, type LogBundles } from '../../services/log-bundles.js';
+import { LOG_BUNDLE_MAX_BYTES, LogBundleExists, LogBundleTooLarge, type LogBundles } from '../../services/log-bundles.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 import { HttpError, notFound, forbidden } from '../errors.js';
@@ -84,7 +84,7 @@ export function logUploadRoutes(deps: Deps): FastifyPluginAsync {
           summary: 'Upload a diagnostic bundle (the URL is signed and expires)',
           params: Type.Object({ applianceId: Id, bundleId: Id }, { additionalProperties: false }),
           querystring: Type.Object({ expires: Type.String({ maxLength: 16 }), sig: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
-          response: { 201: Type.Object({ bundleId: Id, bytes: Type.Integer() }), 400: ApiError, 403: ApiError, 413: ApiError },
+          response: { 201: Type.Object({ bundleId: Id, bytes: Type.Integer() }), 400: ApiError, 403: ApiError, 409: ApiError, 413: ApiError },
         },
       },
       async (req, reply) => {
@@ -98,6 +98,7 @@ export function logUploadRoutes(deps: Deps): FastifyPluginAsync {
           return reply.code(201).send({ bundleId, bytes: b.bytes });
         } catch (err) {
           if (err instanceof LogBundleTooLarge) throw new HttpError(413, 'too_large', err.message);
+          if (err instanceof LogBundleExists) throw new HttpError(409, 'already_uploaded', err.message);
           throw err;
         }
       },

@@ -13,7 +13,7 @@ import { MAX_MANIFEST_BYTES } from '../../services/releases.js';
 import type { ReleaseRecord } from '../../store/store.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { badRequest, notFound } from '../errors.js';
+import { badRequest, HttpError, notFound } from '../errors.js';
 import { releaseView } from '../views.js';
 
 const security = [{ operatorKey: [] }];
@@ -72,6 +72,16 @@ async function receiveUpload(req: FastifyRequest, incomingDir: string): Promise<
   return { ...(got as UploadedPackage), cleanup };
 }
 
+/** A malformed multipart body (no boundary, cut off, bad part headers) is the client's error: 400, not 500. */
+function uploadError(err: unknown): unknown {
+  if (err instanceof HttpError) return err;
+  const e = err as { message?: string; code?: string; statusCode?: number };
+  if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return err;
+  const msg = String(e.message ?? '');
+  if (/multipart|boundary|unexpected end of form|malformed part header|part terminated/i.test(msg)) return badRequest('bad_upload', `malformed multipart body: ${msg.slice(0, 200)}`);
+  return err;
+}
+
 /** Operator API: releases. POST takes either a multipart upload of the three files or {manifestUrl}. */
 export function releaseRoutes(deps: ApiDeps & { releases: ReleaseService; incomingDir: string }): FastifyPluginAsync {
   const { ctx } = deps;
@@ -92,7 +102,15 @@ export function releaseRoutes(deps: ApiDeps & { releases: ReleaseService; incomi
       async (req, reply) => {
         let rec: ReleaseRecord;
         if (req.isMultipart()) {
-          const up = await receiveUpload(req, deps.incomingDir);
+          let up;
+          try {
+            up = await receiveUpload(req, deps.incomingDir);
+          } catch (err) {
+            // The rest of the body may still be on its way: answer now and close the connection
+            // rather than read (and wait for) what is left of a refused upload.
+            reply.header('connection', 'close');
+            throw uploadError(err);
+          }
           try {
             rec = await deps.releases.registerUpload(up);
           } finally {
