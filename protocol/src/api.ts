@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { HttpUrl, Id, Name, ServiceCode, Sha256Hex, Slot, Text, Timestamp, Version } from './common.js';
+import { HttpUrl, Id, Name, PLAIN_TEXT_PATTERN, ServiceCode, Sha256Hex, Slot, Text, Timestamp, Version } from './common.js';
 import { TASK_TYPES, UPGRADE_MODES } from './task.js';
 import { TaskError, TaskProgress } from './result.js';
 import { ServiceStatus } from './heartbeat.js';
@@ -183,7 +183,10 @@ export const UpgradeRequest = Type.Object(
     releaseId: Id,
     mode: Type.Optional(Type.Union(UPGRADE_MODES.map((m) => Type.Literal(m)))),
     notBefore: Type.Optional(Timestamp),
+    /** Installing a version below the committed one is refused on the appliance unless this is set — by a person, with a reason. */
     allowDowngrade: Type.Optional(Type.Boolean()),
+    /** Why the downgrade is allowed (required with allowDowngrade); recorded in the task's timeline. */
+    downgradeReason: Type.Optional(Type.String({ minLength: 3, maxLength: 500, pattern: PLAIN_TEXT_PATTERN })),
   },
   strict,
 );

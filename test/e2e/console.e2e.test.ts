@@ -170,7 +170,7 @@ test("an upgraded appliance's timeline: the rollout's upgrade verified, the earl
   console.log(`appliance timeline checked, logs collected: ${elapsed()}`);
 });
 
-test('customers: create one with a maintenance window, issue a register token', async () => {
+test('customers: create one with a maintenance window, issue register tokens (one limited to 2 appliances), revoke one', async () => {
   await page.getByRole('link', { name: 'Customers', exact: true }).click();
   await page.getByTestId('customer-name').fill('E2E Test Corp');
   await page.getByTestId('customer-region').fill('eu-central-1');
@@ -183,6 +183,20 @@ test('customers: create one with a maintenance window, issue a register token', 
   await page.getByTestId('canary-E2E Test Corp').check();
   type Customers = { items: { name: string; canary: boolean; maintenanceWindow?: unknown }[] };
   await waitFor(async () => ((await operatorApi('/v1/customers')) as Customers).items.find((c) => c.name === 'E2E Test Corp')?.canary === true);
+  // Another token for at most 2 appliances, then the first one revoked: it registers nothing more.
+  await page.getByTestId('token-max-uses').fill('2');
+  await page.getByRole('button', { name: 'Issue another' }).click();
+  await page.getByTestId('token-table').getByText('0 of 2').waitFor();
+  const firstId = (JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+  await page.getByTestId(`revoke-${firstId}`).click();
+  await page.getByTestId('token-table').locator(`tr[data-token="${firstId}"]`).getByText(/^revoked/).waitFor();
+  const refused = await fetch(`${url}/v1/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ registerToken: token, hostname: 'e2e-va', cpu: 'x86_64', memoryMb: 1024, ip: '10.0.0.5', version: '1.0.0', slot: 'A' }),
+  });
+  assert.equal(refused.status, 401);
+  assert.equal(((await refused.json()) as { code: string }).code, 'register_token_revoked');
   await page.getByRole('link', { name: 'Fleet', exact: true }).click();
   await page.getByTestId('count-total').filter({ hasText: '30' }).waitFor();
   await page.getByTestId('count-upgrading').waitFor();

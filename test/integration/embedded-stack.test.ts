@@ -19,7 +19,8 @@ after(async () => {
 });
 
 test('GET /healthz reports store and broker up', async () => {
-  const res = await fetch(`${backend.urls.http}/healthz`);
+  // The details (table count, broker mode) are for the operator; anyone else sees up/down only.
+  const res = await fetch(`${backend.urls.http}/healthz`, { headers: { authorization: `Bearer ${backend.operatorKey}` } });
   assert.equal(res.status, 200);
   const body = (await res.json()) as { status: string; store: { status: string; tables: number }; broker: { status: string; mode: string } };
   assert.equal(body.status, 'ok');
@@ -33,7 +34,7 @@ test('an item written through @aws-sdk/client-dynamodb reads back from the embed
   await backend.store.raw.send(
     new PutItemCommand({
       TableName: backend.tables.appliances,
-      Item: { applianceId: { S: applianceId }, tokenHash: { S: hashApplianceToken(token) }, customerId: { S: 'cust-1' }, memoryMb: { N: '8192' } },
+      Item: { applianceId: { S: applianceId }, tokenHash: { S: hashApplianceToken(token) }, tokenExpiresAt: { S: new Date(Date.now() + 86400_000).toISOString() }, customerId: { S: 'cust-1' }, memoryMb: { N: '8192' } },
       ConditionExpression: 'attribute_not_exists(applianceId)',
     }),
   );

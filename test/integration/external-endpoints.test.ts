@@ -24,7 +24,7 @@ test('a backend using another process\'s DynamoDB endpoint shares its tables', a
   const second = await startTestBackend({ TWINROOT_DYNAMODB_ENDPOINT: first.urls.dynamodb });
   try {
     assert.equal(second.urls.dynamodb, first.urls.dynamodb);
-    const res = await fetch(`${second.urls.http}/healthz`);
+    const res = await fetch(`${second.urls.http}/healthz`, { headers: { authorization: `Bearer ${second.operatorKey}` } });
     assert.equal(res.status, 200);
     assert.equal(((await res.json()) as { store: { tables: number } }).store.tables, Object.keys(TABLES).length);
   } finally {
@@ -53,7 +53,7 @@ test('a backend publishes QoS 1 through an external mosquitto broker', async (t)
   await new Promise((r) => setTimeout(r, 500));
   const backend = await startTestBackend({ TWINROOT_MQTT_URL: `mqtt://127.0.0.1:${port}` });
   try {
-    const health = (await (await fetch(`${backend.urls.http}/healthz`)).json()) as { broker: { status: string; mode: string } };
+    const health = (await (await fetch(`${backend.urls.http}/healthz`, { headers: { authorization: `Bearer ${backend.operatorKey}` } })).json()) as { broker: { status: string; mode: string } };
     assert.deepEqual([health.broker.status, health.broker.mode], ['up', 'external']);
     const client = await connectTestClient(`mqtt://127.0.0.1:${port}`, 'appliance-ext-1', 'unused');
     try {

@@ -37,6 +37,8 @@ export interface StartUpgradeOptions {
   createdBy: string;
   notBefore?: string;
   allowDowngrade?: boolean;
+  /** Who allowed a downgrade and why: recorded as the task's first timeline event. */
+  downgradeNote?: string;
   /** A task id chosen (and recorded) by the caller beforehand; starting again with it is a no-op. */
   taskId?: string;
 }
@@ -319,6 +321,7 @@ export class ApplianceService {
         },
         createdBy: opts.createdBy,
         taskId,
+        ...(opts.allowDowngrade && opts.downgradeNote ? { note: opts.downgradeNote } : {}),
       });
     } catch (err) {
       if (installs) await this.upgradeEnded(applianceId, taskId);

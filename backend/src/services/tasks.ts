@@ -30,7 +30,7 @@ function event(task: StoredTask, at: string, status: string, note?: string): Sto
 export class TaskService {
   constructor(private readonly ctx: ServiceContext) {}
 
-  async create(req: { applianceId: string; taskType: TaskType; body: Record<string, unknown>; createdBy: string; expiresInS?: number; taskId?: string }): Promise<StoredTask> {
+  async create(req: { applianceId: string; taskType: TaskType; body: Record<string, unknown>; createdBy: string; expiresInS?: number; taskId?: string; note?: string }): Promise<StoredTask> {
     const now = this.ctx.clock.now();
     const at = iso(now);
     const policy = TASK_POLICIES[req.taskType];
@@ -51,7 +51,7 @@ export class TaskService {
       attempts: 1,
       lastSentAt: at,
       createdBy: req.createdBy,
-      events: [{ at, status: 'pending' }],
+      events: [{ at, status: 'pending', ...(req.note ? { note: req.note } : {}) }],
     };
     task = withDue(task, now);
     if (!(await this.ctx.store.tasks.create(task))) throw new Error(`task id collision: ${taskId}`);

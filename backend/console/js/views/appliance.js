@@ -61,6 +61,7 @@ export function applianceView(id) {
   const logs = h('div');
   let releases = [];
   let confirming = false;
+  let decommissioning = false;
 
   function renderActions() {
     const rel = select('releaseId', releases.map((r) => [r.releaseId, r.version]), releases[0]?.releaseId);
@@ -94,7 +95,22 @@ export function applianceView(id) {
         await api('POST', `/v1/appliances/${id}/tasks`, { taskType: 'heartbeat' });
         await view.refresh();
       }),
+      h('span', { class: 'group' }, decommissionAction()),
     );
+  }
+
+  // Two steps, like rollback: the appliance's credentials stop working at once and cannot be restored.
+  function decommissionAction() {
+    if (!decommissioning) return h('button', { type: 'button', 'data-testid': 'decommission', onclick: () => ((decommissioning = true), renderActions()) }, 'Decommission…');
+    return [
+      h('span', { class: 'hint' }, 'Its token stops working on HTTP and MQTT; it must register again. '),
+      action('Confirm decommission', async () => {
+        await api('DELETE', `/v1/appliances/${id}`);
+        toast('Appliance decommissioned');
+        location.hash = '#/fleet';
+      }, { class: 'danger', 'data-testid': 'confirm-decommission' }),
+      h('button', { type: 'button', onclick: () => ((decommissioning = false), renderActions()) }, 'Cancel'),
+    ];
   }
 
   const view = {

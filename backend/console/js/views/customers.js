@@ -55,7 +55,52 @@ function tokenBox(customer, token) {
     }
     toast('Register token copied');
   });
-  return h('div', { class: 'card' }, h('div', { class: 'card-title' }, `Register token for ${customer.name} (valid until ${when(token.expiresAt)})`), area, copy, h('p', { class: 'hint' }, 'On the appliance: twinroot-agent register --backend <url> --token <this token>'));
+  const limit = token.maxUses ? `, for ${token.maxUses} appliance(s)` : '';
+  return h('div', { class: 'card' }, h('div', { class: 'card-title' }, `Register token for ${customer.name} (valid until ${when(token.expiresAt)}${limit})`), area, copy, h('p', { class: 'hint' }, 'On the appliance: twinroot-agent register --backend <url> --token <this token>'));
+}
+
+/** A customer's register tokens: issue one (optionally for N appliances), see uses, revoke. */
+function tokenPanel(customer, issued, onChange) {
+  const uses = h('input', { type: 'number', min: 1, max: 1000000, placeholder: 'no limit', size: 8, 'data-testid': 'token-max-uses' });
+  const table = h('div', { 'data-testid': 'token-table' });
+  const load = async () => {
+    const list = await api('GET', `/v1/customers/${customer.customerId}/register-tokens`);
+    replace(
+      table,
+      list.items.length === 0
+        ? h('p', { class: 'empty' }, 'No register tokens issued yet.')
+        : h(
+            'table',
+            { class: 'grid' },
+            h('thead', null, h('tr', null, ['token', 'issued', 'valid until', 'used', ''].map((c) => h('th', null, c)))),
+            h(
+              'tbody',
+              null,
+              list.items.map((t) =>
+                h(
+                  'tr',
+                  { 'data-token': t.tokenId },
+                  h('td', { class: 'mono', title: t.tokenId }, short(t.tokenId)),
+                  h('td', null, when(t.createdAt)),
+                  h('td', null, when(t.expiresAt)),
+                  h('td', null, t.maxUses ? `${t.uses} of ${t.maxUses}` : String(t.uses)),
+                  h('td', null, t.revokedAt ? `revoked ${when(t.revokedAt)}` : action('Revoke', async () => {
+                    await api('DELETE', `/v1/customers/${customer.customerId}/register-tokens/${t.tokenId}`);
+                    toast('Register token revoked: it registers nothing more');
+                    await load();
+                  }, { class: 'danger', 'data-testid': `revoke-${t.tokenId}` })),
+                ),
+              ),
+            ),
+          ),
+    );
+  };
+  const issue = action('Issue another', async () => {
+    const body = uses.value ? { maxUses: Number(uses.value) } : {};
+    onChange(await api('POST', `/v1/customers/${customer.customerId}/register-tokens`, body));
+  });
+  void load().catch((err) => toast(err.message, 'error'));
+  return h('div', null, issued ? tokenBox(customer, issued) : null, h('div', { class: 'card' }, h('div', { class: 'card-title' }, `Register tokens of ${customer.name}`), h('div', { class: 'row' }, field('max appliances', uses), issue), table));
 }
 
 /** Customers: create, canary flag, maintenance windows, register tokens. */
@@ -111,8 +156,8 @@ export function customersView() {
                     h('td', null, canary),
                     windowCell,
                     h('td', null, action('Register token', async () => {
-                      const t = await api('POST', `/v1/customers/${c.customerId}/register-tokens`, {});
-                      replace(tokens, tokenBox(c, t));
+                      const show = (t) => replace(tokens, tokenPanel(c, t, show));
+                      show(await api('POST', `/v1/customers/${c.customerId}/register-tokens`, {}));
                     }, { 'data-testid': `token-${c.name}` })),
                   );
                 }),

@@ -150,12 +150,19 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
       { schema: { tags: ['appliances'], summary: 'Upgrade one appliance to a release', params: IdParams, body: UpgradeRequest, security, response: created } },
       async (req, reply) => {
         const a = await appliance((req.params as { id: string }).id);
-        const body = req.body as { releaseId: string; mode?: string; notBefore?: string; allowDowngrade?: boolean };
+        const body = req.body as { releaseId: string; mode?: string; notBefore?: string; allowDowngrade?: boolean; downgradeReason?: string };
+        if (body.allowDowngrade && !body.downgradeReason) throw badRequest('downgrade_reason_required', 'allowDowngrade needs a downgradeReason: a downgrade below the committed version is an operator decision, recorded with its reason');
         const release = await ctx.store.releases.get(body.releaseId, false);
         if (!release) throw notFound(`no release ${body.releaseId}`);
         const mode = (body.mode ?? 'install-reboot') as StartUpgradeOptions['mode'];
         try {
-          const t = await deps.appliances.startUpgrade(a.applianceId, release, { mode, createdBy: 'operator', notBefore: body.notBefore, allowDowngrade: body.allowDowngrade });
+          const t = await deps.appliances.startUpgrade(a.applianceId, release, {
+            mode,
+            createdBy: 'operator',
+            notBefore: body.notBefore,
+            allowDowngrade: body.allowDowngrade,
+            ...(body.allowDowngrade ? { downgradeNote: `downgrade allowed by the operator (from ${a.version} to ${release.version}): ${body.downgradeReason}` } : {}),
+          });
           return reply.code(202).send({ taskId: t.taskId, status: t.status });
         } catch (err) {
           if (err instanceof UpgradeInProgressError) throw conflict('upgrade_in_progress', err.message);
