@@ -28,15 +28,22 @@ sync_copy() {
   rmdir -- "$tmpd"
 }
 
+# merge_target SRC MNT REL: "MODE UID GID" of the slot's account file to merge into, or nothing
+# when either side lacks the file; dies if the slot's file is a link.
+merge_target() {
+  [ -f "$1" ] || return 0
+  [ -e "$2/$3" ] || [ -L "$2/$3" ] || return 0
+  slot_mode_owner "$2" "$3" '0600 0 0'
+}
+
 # merge_accounts SRC MNT REL NAMES_FILE: lines of SRC whose first field is listed in NAMES_FILE
 # replace the slot file's lines of the same name or are appended; every other line stays. The
 # slot's file keeps its own mode and owner (a planted link is refused, never followed).
 merge_accounts() {
   local src=$1 mnt=$2 rel=$3 names=$4
-  [ -f "$src" ] || return 0
-  [ -e "$mnt/$rel" ] || [ -L "$mnt/$rel" ] || return 0
   local mode uid gid mo
-  mo=$(slot_mode_owner "$mnt" "$rel" '0600 0 0') || exit 1
+  mo=$(merge_target "$src" "$mnt" "$rel") || exit 1
+  [ -n "$mo" ] || return 0
   read -r mode uid gid <<<"$mo"
   awk -F: -v OFS=: '
     FILENAME == ARGV[1] { want[$1] = 1; next }
@@ -50,10 +57,9 @@ merge_accounts() {
 # slot's groups of the same name.
 merge_memberships() {
   local src=$1 mnt=$2 rel=$3 users=$4
-  [ -f "$src" ] || return 0
-  [ -e "$mnt/$rel" ] || [ -L "$mnt/$rel" ] || return 0
   local mode uid gid mo
-  mo=$(slot_mode_owner "$mnt" "$rel" '0644 0 0') || exit 1
+  mo=$(merge_target "$src" "$mnt" "$rel") || exit 1
+  [ -n "$mo" ] || return 0
   read -r mode uid gid <<<"$mo"
   awk -F: -v OFS=: '
     FILENAME == ARGV[1] { u[$1] = 1; next }

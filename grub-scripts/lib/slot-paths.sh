@@ -5,43 +5,32 @@
 # component by component refusing links, and replaces files by renaming a fresh file over them
 # (rename(2) replaces a link instead of following it).
 
-# slot_dir MNT REL: MNT/REL is a real directory of the slot (missing components are created);
-# dies if a component is a symbolic link or not a directory.
-slot_dir() {
-  local path=$1 part parts=()
+# slot_walk MNT REL create|check: every component of MNT/REL is a real directory of the slot;
+# dies at a symbolic link, a non-directory or "..". With create, missing components are made.
+slot_walk() {
+  local path=$1 how=$3 part parts=()
   IFS=/ read -r -a parts <<<"${2#/}"
   for part in "${parts[@]}"; do
     [ -n "$part" ] && [ "$part" != . ] || continue
     [ "$part" != .. ] || die "refusing the slot path $2: it contains .."
     path="$path/$part"
-    if [ -L "$path" ]; then die "refusing to write through $path: it is a symbolic link in the slot"; fi
-    if [ ! -e "$path" ]; then mkdir -m 0755 -- "$path" || die "cannot create $path"
-    elif [ ! -d "$path" ]; then die "refusing to write into $path: it is not a directory"; fi
+    [ ! -L "$path" ] || die "refusing to write through $path: it is a symbolic link in the slot"
+    if [ ! -e "$path" ] && [ "$how" = create ]; then mkdir -m 0755 -- "$path" || die "cannot create $path"
+    elif [ ! -d "$path" ]; then die "refusing $path: it is not a directory"; fi
   done
 }
+
+# slot_dir MNT REL: MNT/REL is a real directory of the slot (missing components are created).
+slot_dir() { slot_walk "$1" "$2" create; }
 
 # slot_file MNT REL: MNT/REL, when every component above it is a real directory and it is a
 # regular file (not a link); dies otherwise. For reading a slot's file from outside it.
 slot_file() {
-  local dir; dir=$(dirname -- "${2#/}")
-  [ "$dir" = . ] || slot_dir_exists "$1" "$dir"
+  slot_walk "$1" "$(dirname -- "${2#/}")" check
   local f="$1/${2#/}"
   [ ! -L "$f" ] || die "refusing to read $f: it is a symbolic link in the slot"
   [ -f "$f" ] || die "$f is not a regular file"
   printf '%s' "$f"
-}
-
-# slot_dir_exists MNT REL: like slot_dir, but creates nothing.
-slot_dir_exists() {
-  local path=$1 part parts=()
-  IFS=/ read -r -a parts <<<"${2#/}"
-  for part in "${parts[@]}"; do
-    [ -n "$part" ] && [ "$part" != . ] || continue
-    [ "$part" != .. ] || die "refusing the slot path $2: it contains .."
-    path="$path/$part"
-    [ ! -L "$path" ] || die "refusing $path: it is a symbolic link in the slot"
-    [ -d "$path" ] || die "$path is not a directory"
-  done
 }
 
 # slot_write MNT REL MODE [UID GID]: replaces MNT/REL with standard input, through a fresh file
@@ -62,7 +51,7 @@ slot_write() {
 # is a link), or DEFAULT when there is none — so a rewritten file keeps the target's mode.
 slot_mode_owner() {
   local f="$1/${2#/}"
-  slot_dir_exists "$1" "$(dirname -- "${2#/}")"
+  slot_walk "$1" "$(dirname -- "${2#/}")" check
   [ ! -L "$f" ] || die "refusing to rewrite $f: it is a symbolic link in the slot"
   if [ -e "$f" ]; then
     [ -f "$f" ] || die "refusing to rewrite $f: it is not a regular file"

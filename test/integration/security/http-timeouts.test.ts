@@ -2,8 +2,9 @@
 // connections (and file descriptors) forever; a connection cap keeps the rest answering.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { startTestBackend } from '../../helpers/backend.js';
+import { closedWithin, openSocket } from '../../helpers/sockets.js';
 
 let backend: Awaited<ReturnType<typeof startTestBackend>>;
 before(async () => {
@@ -17,27 +18,7 @@ before(async () => {
 });
 after(async () => backend.cleanup());
 
-function open(): Promise<Socket> {
-  const u = new URL(backend.urls.http);
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(u.port), u.hostname, () => resolve(s));
-    s.resume(); // read what the server sends (a 408), so its close is seen
-    s.on('error', () => undefined);
-    s.once('error', reject);
-  });
-}
 
-function closedWithin(s: Socket, limitMs: number): Promise<number> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    if (s.destroyed) return resolve(0);
-    const t = setTimeout(() => reject(new Error(`socket still open after ${limitMs} ms`)), limitMs);
-    s.once('close', () => {
-      clearTimeout(t);
-      resolve(Date.now() - started);
-    });
-  });
-}
 
 /** Sends a request's headers one byte every `everyMs`, never finishing them. */
 function trickleHeaders(s: Socket, everyMs: number): () => void {
@@ -51,7 +32,7 @@ test('60 slowloris sockets (idle and trickling headers): the 20 over the cap clo
   const sockets: Socket[] = [];
   const stops: (() => void)[] = [];
   for (let i = 0; i < 60; i++) {
-    const s = await open();
+    const s = await openSocket(backend.urls.http);
     sockets.push(s);
     if (i % 2 === 0) stops.push(trickleHeaders(s, 300));
   }
@@ -66,7 +47,7 @@ test('60 slowloris sockets (idle and trickling headers): the 20 over the cap clo
 });
 
 test('a request body that trickles below the minimum rate is cut off; a normal body goes through', async () => {
-  const s = await open();
+  const s = await openSocket(backend.urls.http);
   s.write(`POST /v1/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{"registerToken":"`);
   const t = setInterval(() => (s.destroyed ? clearInterval(t) : s.write('a')), 200);
   try {

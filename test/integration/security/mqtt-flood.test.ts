@@ -2,10 +2,11 @@
 // through the MQTT port, nor hold its connection slots. Runs the real backend as its own process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { closedWithin, openSocket } from '../../helpers/sockets.js';
 import { startBackendProcess } from '../../helpers/backend-process.js';
 import { call } from '../../helpers/operator-api.js';
 import { connectTestClient } from '../../helpers/crt-client.js';
@@ -13,26 +14,7 @@ import { connectTestClient } from '../../helpers/crt-client.js';
 /** A CONNECT fixed header announcing the largest remaining length MQTT can express (256 MiB). */
 const HUGE_CONNECT_HEADER = Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f]);
 
-function open(url: string): Promise<Socket> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const s = connect(Number(u.port), u.hostname, () => resolve(s));
-    s.once('error', reject);
-  });
-}
 
-/** Resolves with how long the socket stayed open (ms), or rejects if still open after `limitMs`. */
-function closedWithin(s: Socket, limitMs: number): Promise<number> {
-  const started = Date.now();
-  return new Promise((resolve, reject) => {
-    if (s.destroyed || s.readyState === 'closed') return resolve(0);
-    const t = setTimeout(() => reject(new Error(`socket still open after ${limitMs} ms`)), limitMs);
-    s.once('close', () => {
-      clearTimeout(t);
-      resolve(Date.now() - started);
-    });
-  });
-}
 
 /** Writes the header, then streams up to `bytes` of junk as fast as the socket takes it. */
 function flood(s: Socket, bytes: number): void {
@@ -67,7 +49,7 @@ test('20 connections announcing 256 MiB CONNECT packets are closed from the head
     const urls = await p.ready;
     await fetch(`${urls.http}/healthz`);
     const rssBefore = p.rss();
-    const sockets = await Promise.all(Array.from({ length: 20 }, () => open(urls.mqtt)));
+    const sockets = await Promise.all(Array.from({ length: 20 }, () => openSocket(urls.mqtt)));
     for (const s of sockets) flood(s, 32 * 1024 * 1024);
     const lifetimes = await Promise.all(sockets.map((s) => closedWithin(s, 5000)));
     await new Promise((r) => setTimeout(r, 500));
@@ -91,7 +73,7 @@ test('connections that never finish CONNECT are closed after the connect timeout
   try {
     const urls = await p.ready;
     const sockets: Socket[] = [];
-    for (let i = 0; i < 15; i++) sockets.push(await open(urls.mqtt));
+    for (let i = 0; i < 15; i++) sockets.push(await openSocket(urls.mqtt));
     for (const s of sockets) s.on('error', () => undefined);
     // The five over the cap are closed at once; the ten within it when their CONNECT time is up.
     const lifetimes = await Promise.all(sockets.map((s) => closedWithin(s, 6000)));

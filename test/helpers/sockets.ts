@@ -1,0 +1,26 @@
+// Raw TCP sockets for tests that play a hostile or slow peer.
+import { connect, type Socket } from 'node:net';
+
+/** A connected socket to the host:port of `url`; what the server sends is read (so its close is seen), errors ignored. */
+export function openSocket(url: string): Promise<Socket> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect(Number(u.port), u.hostname, () => resolve(s));
+    s.resume();
+    s.on('error', () => undefined);
+    s.once('error', reject);
+  });
+}
+
+/** Resolves with how long the socket stayed open (ms) from now, or rejects if it is still open after `limitMs`. */
+export function closedWithin(s: Socket, limitMs: number): Promise<number> {
+  const started = Date.now();
+  return new Promise((resolve, reject) => {
+    if (s.destroyed || s.readyState === 'closed') return resolve(0);
+    const t = setTimeout(() => reject(new Error(`socket still open after ${limitMs} ms`)), limitMs);
+    s.once('close', () => {
+      clearTimeout(t);
+      resolve(Date.now() - started);
+    });
+  });
+}
