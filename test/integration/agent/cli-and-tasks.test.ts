@@ -51,6 +51,10 @@ test('twinroot register stores the identity (0600) and sends the appliance facts
   assert.equal(reg.version, '1.4.2');
   assert.equal(reg.slot, 'A');
   assert.ok(reg.memoryMb > 0 && reg.cpu.length > 0 && reg.hostname.length > 0 && reg.ip.length > 0);
+  // The idempotency key is kept before the first attempt, so a retried registration sends the same one.
+  const key = readFileSync(join(dir, 'state/registration-key'), 'utf8').trim();
+  assert.equal(reg.idempotencyKey, key);
+  assert.equal(statSync(join(dir, 'state/registration-key')).mode & 0o777, 0o600);
 
   const s = await twinroot(['--config', file, 'status', '--json']);
   assert.equal(s.code, 0, s.err);
