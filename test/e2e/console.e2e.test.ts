@@ -121,7 +121,9 @@ test('a rollout of the broken release candidate pauses itself and shows why; abo
   // Its new root fails the health check: the appliances fall back by themselves, the gate pauses the rollout.
   await page.getByTestId('paused-reason').waitFor({ timeout: 120_000 });
   const reason = (await page.getByTestId('paused-reason').textContent()) ?? '';
-  assert.match(reason, /^Paused: error threshold: 2 of 2 appliances failed or rolled back .* in stage 0 \(ap-southeast-2, canary-first-half\)$/);
+  // The gate pauses as soon as the ratio is over the threshold: after the first of the two canaries
+  // fell back, or both when they did so within one pass (a busy machine makes the first likelier).
+  assert.match(reason, /^Paused: error threshold: [12] of 2 appliances failed or rolled back .* in stage 0 \(ap-southeast-2, canary-first-half\)$/);
   console.log(`broken release paused itself: ${elapsed()}`);
   await page.getByTestId('abort').click();
   await page.getByTestId('rollout-status').filter({ hasText: 'aborted' }).waitFor();
