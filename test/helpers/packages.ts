@@ -67,6 +67,8 @@ export interface Faults {
   truncateTo?: number;
   /** Ignore Range headers (always 200 with the whole file). */
   ignoreRange?: boolean;
+  /** Send the payload at about this many bytes a second (a slow link). */
+  bytesPerSecond?: number;
 }
 
 /**
@@ -149,7 +151,11 @@ export class PackageServer {
         return;
       }
       record.bytesSent += data.length;
-      if (!res.write(data)) {
+      const ok = res.write(data);
+      if (isPayload && f.bytesPerSecond && !stream.destroyed) {
+        stream.pause();
+        setTimeout(() => (res.writableNeedDrain ? res.once('drain', () => stream.resume()) : stream.resume()), (data.length / f.bytesPerSecond) * 1000);
+      } else if (!ok) {
         stream.pause();
         res.once('drain', () => stream.resume());
       }

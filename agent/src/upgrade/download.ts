@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, existsSync, fdatasyncSync, ftruncateSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, ftruncateSync, fstatSync, openSync, readFileSync, readSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { chunkLength, type Manifest } from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
@@ -9,6 +9,8 @@ import { ProgressMeter, type TransferProgress } from './progress-meter.js';
 
 export const PAYLOAD_FILE = 'payload';
 const PROGRESS_FILE = 'download.json';
+/** The verified prefix is recorded (data fdatasynced first) at least this often during a request. */
+export const CHECKPOINT_BYTES = 64 * 1024 * 1024;
 
 /** A download that must not be retried: the data itself is wrong. */
 export class PayloadError extends Error {
@@ -33,6 +35,8 @@ export interface DownloadStats {
   requests: number;
   resumedFromBytes: number;
   badChunks: number;
+  /** Bytes past the recorded prefix found on disk at start and kept because their chunks hash right (after a kill or a crash). */
+  salvagedBytes: number;
 }
 
 export interface DownloadOptions {
@@ -56,8 +60,9 @@ const defaultBackoff = (attempt: number) => Math.min(30_000, 500 * 2 ** attempt)
 /**
  * Downloads a payload into `dir`, verifying each chunk against the signed manifest as it
  * arrives (hashes on worker threads). Only verified chunks count: `download.json` records the
- * verified prefix (after an fdatasync of the data), so a resume starts at the first chunk not
- * verified — nothing is re-checked and at most one partial chunk is fetched again. A chunk
+ * verified prefix (after an fdatasync of the data) every CHECKPOINT_BYTES and at the end of each
+ * request, and a start after a kill or crash re-hashes what the file holds past the record, so
+ * a resume starts at the first chunk not on disk — at most one partial chunk is fetched again. A chunk
  * failing its hash is fetched again; more bytes than the manifest says end the download.
  *
  * `events` emits 'verified' (bytes) whenever the verified prefix grows: an installer can
@@ -70,7 +75,8 @@ export class PayloadDownload {
   private validator: string | null = null;
   private readonly done = new Set<number>();
   private readonly failures = new Map<number, number>();
-  readonly stats: DownloadStats = { receivedBytes: 0, discardedBytes: 0, requests: 0, resumedFromBytes: 0, badChunks: 0 };
+  readonly stats: DownloadStats = { receivedBytes: 0, discardedBytes: 0, requests: 0, resumedFromBytes: 0, badChunks: 0, salvagedBytes: 0 };
+  private savedBytes = 0;
 
   constructor(private readonly o: DownloadOptions) {
     this.file = join(o.dir, o.fileName ?? PAYLOAD_FILE);
@@ -111,11 +117,49 @@ export class PayloadDownload {
     fdatasyncSync(fd); // the data the record vouches for is on disk first
     const s: SavedProgress = { sha256: this.p.sha256, chunkSize: this.p.chunkSize, verifiedChunks: this.verifiedChunks, validator: this.validator };
     writeFileAtomic(join(this.o.dir, PROGRESS_FILE), JSON.stringify(s));
+    this.savedBytes = this.verifiedBytes;
+  }
+
+  /**
+   * A kill, crash or power cut between two records leaves chunks on disk past the recorded
+   * prefix. Each one that hashes right against the signed manifest is as good as downloaded (the
+   * manifest, not the record, is the proof), so it is kept instead of fetched again; the first
+   * chunk that is short or wrong ends the search. Hashed `pool.size` chunks at a time.
+   */
+  private async salvage(fd: number): Promise<void> {
+    const size = fstatSync(fd).size;
+    const from = this.verifiedBytes;
+    const fits = (i: number) => i < this.p.chunks.length && i * this.p.chunkSize + chunkLength(this.p, i) <= size;
+    while (fits(this.verifiedChunks)) {
+      const batch: number[] = [];
+      for (let i = this.verifiedChunks; batch.length < this.o.pool.size && fits(i); i++) batch.push(i);
+      const hashes = await Promise.all(
+        batch.map((i) => {
+          const buf = new Uint8Array(chunkLength(this.p, i));
+          readSync(fd, buf, 0, buf.length, i * this.p.chunkSize);
+          return this.o.pool.sha256(buf.buffer as ArrayBuffer);
+        }),
+      );
+      const firstBad = hashes.findIndex((h, k) => h !== this.p.chunks[batch[k]!]);
+      this.verifiedChunks += firstBad < 0 ? batch.length : firstBad;
+      if (firstBad >= 0) break;
+    }
+    if (this.verifiedBytes > from) {
+      this.stats.salvagedBytes = this.verifiedBytes - from;
+      this.saveProgress(fd);
+      this.events.emit('verified', this.verifiedBytes);
+    }
   }
 
   async run(): Promise<DownloadStats> {
     const { signal } = this.o;
     const fd = openSync(this.file, existsSync(this.file) ? 'r+' : 'w+', 0o600);
+    try {
+      await this.salvage(fd);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
     const meter = new ProgressMeter(this.p.size, this.verifiedBytes);
     this.stats.resumedFromBytes = this.verifiedBytes;
     let attempt = 0;
@@ -191,6 +235,8 @@ export class PayloadDownload {
           advanced = true;
         }
         if (advanced) {
+          // Recorded now and then during the request, not only at its end: a kill loses little.
+          if (this.verifiedBytes - this.savedBytes >= CHECKPOINT_BYTES) this.saveProgress(fd);
           this.events.emit('verified', this.verifiedBytes);
           const p = meter.update(this.verifiedBytes);
           if (p) this.o.onProgress?.(p);
