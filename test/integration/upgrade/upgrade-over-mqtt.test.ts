@@ -4,14 +4,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuiltPackage } from '@twinroot/image-build';
-import { verifyPackage } from '@twinroot/image-build';
+import { buildPackage, verifyPackage } from '@twinroot/image-build';
 import { useDeviceStack, waitFor } from '../../helpers/device-api.js';
 import { makeDirSlots, startTestAgent, task } from '../../helpers/agent.js';
-import { makeKeys, makePackage, servePackage, type PackageServer, type TestKeys } from '../../helpers/packages.js';
+import { makeKeys, makePackage, makeRootfs, servePackage, type PackageServer, type TestKeys } from '../../helpers/packages.js';
 
 const stack = useDeviceStack({ before, after });
 let keys: TestKeys;
@@ -112,4 +112,27 @@ test('CLI: twinroot download, then a console-less twinroot upgrade from the file
   const rb = await twinroot(['--config', config, 'rollback']);
   assert.equal(rb.code, 0, rb.err);
   assert.equal(rb.out.trim(), 'slot B is now the default (takes effect at the next boot)');
+});
+
+test('security #4 end to end: a signed package whose tree plants a link at sync-config\'s old temporary name installs without writing outside its slot', async () => {
+  // The "running root's" file the link points at (for dir slots, anything outside the slot).
+  const host = mkdtempSync(join(tmpdir(), 'twinroot-host-'));
+  writeFileSync(join(host, 'passwd'), 'root:x:0:0::/root:/bin/sh\n');
+  const work = mkdtempSync(join(tmpdir(), 'twinroot-hostile-'));
+  const root = makeRootfs(join(work, 'rootfs'), { randomKiB: 64, marker: '2.1.0' });
+  symlinkSync(join(host, 'passwd'), join(root, 'etc/hostname.twinroot-new'));
+  const hostile = await buildPackage({ rootDir: root, version: '2.1.0', compatible: 'twinroot-test', keyFile: keys.privateKey, outDir: join(work, 'out'), chunkSize: 64 * 1024, level: 1 });
+  const hostileServer = await servePackage(hostile);
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { config: upgradeConfig(), reboot: async () => undefined });
+  try {
+    writeFileSync(join(a.config.stateDir, '..', 'slots/A/etc/hostname'), 'appliance-9\n');
+    await stack.backend.broker.publish(a.topic, task('up-hostile', 'upgrade', { releaseId: 'rel-21', version: '2.1.0', manifestUrl: hostileServer.manifestUrl, mode: 'install' }));
+    await waitFor('up-hostile finished', () => results('up-hostile').some((r) => r.status === 'succeeded' || r.status === 'failed'));
+    assert.equal(readFileSync(join(host, 'passwd'), 'utf8'), 'root:x:0:0::/root:/bin/sh\n', 'the file outside the slot is untouched');
+    assert.equal(results('up-hostile').at(-1)!.status, 'succeeded');
+    assert.equal(readFileSync(join(a.config.stateDir, '..', 'slots/B/etc/hostname'), 'utf8'), 'appliance-9\n', 'the slot got the running root\'s hostname');
+  } finally {
+    await a.stop();
+    await hostileServer.stop();
+  }
 });
