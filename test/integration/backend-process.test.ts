@@ -1,6 +1,7 @@
 // Runs the backend as `npm start` does (a separate process) and checks start, health and a clean stop.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -55,6 +56,12 @@ test('security #8 and #9: /healthz tells status only without the operator key; t
     assert.equal(statSync(dataDir).mode & 0o777, 0o700);
     assert.equal(statSync(join(dataDir, 'dynamodb.sock')).mode & 0o777, 0o600);
     assert.ok(statSync(join(dataDir, 'dynamodb.sock')).isSocket());
+    // Another local user cannot reach the store (it takes any credentials): the connect is refused.
+    if (process.getuid?.() === 0) {
+      const probe = "require('net').connect(process.argv[1]).on('error',(e)=>{console.log(e.code);process.exit(0)}).on('connect',()=>{console.log('CONNECTED');process.exit(1)})";
+      const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '-e', probe, join(dataDir, 'dynamodb.sock')], { encoding: 'utf8' });
+      assert.equal(r.stdout.trim(), 'EACCES', `as nobody: ${r.stdout}${r.stderr}`);
+    }
     // A write, so the store has data files; every file the backend made is 0600, every directory 0700.
     assert.equal((await fetch(`${url}/v1/customers`, { method: 'POST', headers: { authorization: 'Bearer trk_process-test-operator-key-0123', 'content-type': 'application/json' }, body: '{"name":"A","region":"eu-west-1"}' })).status, 201);
     const loose = readdirSync(dataDir, { recursive: true, withFileTypes: true })
