@@ -80,6 +80,12 @@ export interface StartOptions {
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
+/** Pure: Fastify's trustProxy from the configured text ("true", or the proxies' addresses/CIDRs). */
+export function trustProxySetting(v: string): boolean | string[] {
+  if (v === 'true') return true;
+  return v.split(',').map((a) => a.trim()).filter(Boolean);
+}
+
 /** Pure: why a bearer key cannot be used, or null. Short keys are guessable; spaces and long keys never authenticate. */
 export function bearerKeyProblem(key: string): string | null {
   if (key.length < 16) return `must be at least 16 characters (got ${key.length})`;
@@ -130,6 +136,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     logger: { level: config.logLevel, serializers: { req: requestLogView } },
     requestIdHeader: 'x-request-id',
     bodyLimit: 1024 * 1024,
+    trustProxy: config.httpTrustProxy ? trustProxySetting(config.httpTrustProxy) : false,
     // Bounded sockets (README "Security"): headers, whole requests, idle and keep-alive time.
     connectionTimeout: config.httpIdleTimeoutSeconds * 1000,
     keepAliveTimeout: config.httpKeepAliveTimeoutSeconds * 1000,

@@ -14,6 +14,7 @@ export interface KeySpec {
 export const CONFIG_KEYS = {
   httpHost: { type: 'string', default: '127.0.0.1', help: 'Address the HTTP API listens on (0.0.0.0 for every interface).' },
   httpPort: { type: 'port', default: 8080, help: 'HTTP API port; 0 picks a free port.' },
+  httpTrustProxy: { type: 'string', default: '', help: 'Behind a load balancer: "true" (trust X-Forwarded-For) or the comma-separated addresses/CIDRs of the proxies, so rate limits and logs see the client\'s address; empty: the socket\'s address.' },
   httpHeadersTimeoutSeconds: { type: 'seconds', default: 10, help: 'A request whose headers have not all arrived this long after its first byte is answered 408 and its socket closed (slowloris).' },
   httpRequestTimeoutSeconds: { type: 'seconds', default: 3600, help: 'Longest time to receive a whole request, body included (release uploads are large; slow bodies are cut earlier by httpMinBodyBytesPerSecond).' },
   httpIdleTimeoutSeconds: { type: 'seconds', default: 30, help: 'A socket on which nothing moves for this long is closed.' },

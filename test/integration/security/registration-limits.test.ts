@@ -139,3 +139,24 @@ test('registrations are rate-limited per source address too, whatever token they
   assert.deepEqual(results.map((r) => r.status), [...Array(8).fill(200), 429]);
   assert.match(String(results[8]!.body.message), /from this address/);
 });
+
+test('behind a load balancer (httpTrustProxy), the per-address limit counts the client address from X-Forwarded-For', async () => {
+  const b = await startTestBackend({ TWINROOT_REGISTER_RATE_PER_MINUTE: '2', TWINROOT_HTTP_TRUST_PROXY: '127.0.0.1' });
+  try {
+    const c = (await call(b.urls.http, 'POST', '/v1/customers', { token: b.operatorKey, json: { name: 'Lb', region: 'eu-west-1' } })).body.customerId as string;
+    const statuses: number[] = [];
+    for (const client of ['203.0.113.7', '203.0.113.7', '203.0.113.7', '198.51.100.9']) {
+      const tok = (await call(b.urls.http, 'POST', `/v1/customers/${c}/register-tokens`, { token: b.operatorKey, json: {} })).body.registerToken as string;
+      const res = await fetch(`${b.urls.http}/v1/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'x-forwarded-for': client },
+        body: JSON.stringify({ registerToken: tok, hostname: 'va', cpu: 'x86_64', memoryMb: 1024, ip: '10.0.0.9', version: '1.0.0', slot: 'A' }),
+      });
+      statuses.push(res.status);
+      await res.arrayBuffer();
+    }
+    assert.deepEqual(statuses, [200, 200, 429, 200], 'the third from one client is limited; another client is not');
+  } finally {
+    await b.cleanup();
+  }
+});
