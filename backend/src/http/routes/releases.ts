@@ -100,6 +100,9 @@ export function releaseRoutes(deps: ApiDeps & { releases: ReleaseService; incomi
         },
       },
       async (req, reply) => {
+        // An authenticated operator's upload may be stored for minutes after its last byte (into S3):
+        // no idle cut-off; the body-rate guard and the request timeout still bound it.
+        req.raw.socket.setTimeout(0);
         let rec: ReleaseRecord;
         if (req.isMultipart()) {
           let up;
