@@ -1,7 +1,7 @@
-import { verify, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { Type, type Static } from '@sinclair/typebox';
 import { ServiceCode, Sha256Hex, Timestamp, Version } from './common.js';
-import { decodeSignature, SignatureError } from './signature.js';
+import { SignatureError, verifySignedJson } from './signature.js';
 import { compile } from './validate.js';
 
 /** Largest service bundle an appliance takes (images of a Kubernetes service). */
@@ -32,14 +32,7 @@ const validate = compile(ServiceManifest);
 /** Verifies the signature first and only then parses (nothing unsigned is interpreted). */
 export function verifyServiceManifest(bytes: Buffer, sig: Buffer | string, key: KeyObject): ServiceManifest {
   if (bytes.length > MAX_SERVICE_MANIFEST_BYTES) throw new SignatureError('bad_manifest', `service manifest is larger than ${MAX_SERVICE_MANIFEST_BYTES} bytes`);
-  if (!verify(null, bytes, key, decodeSignature(sig))) throw new SignatureError('bad_signature', 'the service manifest signature does not match the pinned service key');
-  let raw: unknown;
-  try {
-    raw = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw new SignatureError('bad_manifest', 'the service manifest is signed but is not JSON');
-  }
-  const v = validate(raw);
+  const v = validate(verifySignedJson(bytes, sig, key, 'service manifest', 'service key'));
   if (!v.ok) throw new SignatureError('bad_manifest', `service manifest: ${v.error}`);
   return v.value;
 }

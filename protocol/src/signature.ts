@@ -47,18 +47,22 @@ export function decodeSignature(sig: Buffer | string): Buffer {
 const validateManifest = compile(Manifest);
 
 /**
- * Verifies the signature first and only then parses: nothing unsigned is ever interpreted.
- * Returns the manifest, schema- and consistency-checked.
+ * The one rule for every signed JSON document (release and service manifests): the signature is
+ * verified first and only then are the bytes parsed — nothing unsigned is ever interpreted.
+ * `what` names the document and `keyName` the key in the errors.
  */
-export function verifyManifest(manifestBytes: Buffer, sig: Buffer | string, key: KeyObject): Manifest {
-  const signature = decodeSignature(sig);
-  if (!verify(null, manifestBytes, key, signature)) throw new SignatureError('bad_signature', 'the manifest signature does not match the pinned public key');
-  let raw: unknown;
+export function verifySignedJson(bytes: Buffer, sig: Buffer | string, key: KeyObject, what: string, keyName: string): unknown {
+  if (!verify(null, bytes, key, decodeSignature(sig))) throw new SignatureError('bad_signature', `the ${what} signature does not match the pinned ${keyName}`);
   try {
-    raw = JSON.parse(manifestBytes.toString('utf8'));
+    return JSON.parse(bytes.toString('utf8'));
   } catch {
-    throw new SignatureError('bad_manifest', 'manifest.json is signed but is not JSON');
+    throw new SignatureError('bad_manifest', `the ${what} is signed but is not JSON`);
   }
+}
+
+/** A release manifest: signature, then schema and consistency. */
+export function verifyManifest(manifestBytes: Buffer, sig: Buffer | string, key: KeyObject): Manifest {
+  const raw = verifySignedJson(manifestBytes, sig, key, 'manifest', 'public key');
   const v = validateManifest(raw);
   if (!v.ok) throw new SignatureError('bad_manifest', `manifest.json: ${v.error}`);
   const inconsistent = manifestConsistencyError(v.value);

@@ -20,6 +20,7 @@ import {
   type TaskMessageOf,
 } from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
+import { fetchLimited, LimitedFetchError } from '../backend/fetch-limited.js';
 import { TaskFailure, type TaskContext } from '../dispatch/dispatcher.js';
 
 type Installed = Record<string, { version: string; status: 'running' | 'failed' | 'installing'; at: string }>;
@@ -112,23 +113,15 @@ async function runInstaller(installer: string[], args: string[], signal: AbortSi
   }
 }
 
-/** Fetches a small file whole, refusing more than `limit` bytes (a manifest or its signature). */
+/** A manifest or its signature, whole, refusing more than `limit` bytes. */
 async function fetchSmall(url: string, limit: number, signal: AbortSignal): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
+  if (signal.aborted) throw new TaskFailure('cancelled', 'the task was cancelled');
   try {
-    // No signal handed to got: it would destroy the finished stream on a later abort (an uncaught error).
-    for await (const c of got.stream(url, { timeout: { request: 60_000 }, retry: { limit: 2 } }) as AsyncIterable<Buffer>) {
-      if (signal.aborted) throw new TaskFailure('cancelled', 'the task was cancelled');
-      n += c.length;
-      if (n > limit) throw new TaskFailure('bad_manifest', `${url} is larger than ${limit} bytes`);
-      chunks.push(c);
-    }
+    return await fetchLimited(url, limit);
   } catch (err) {
-    if (err instanceof TaskFailure) throw err;
-    throw new TaskFailure('download_failed', `cannot fetch ${url}: ${(err as Error).message}`);
+    if (err instanceof LimitedFetchError) throw new TaskFailure(err.kind === 'too_large' ? 'bad_manifest' : 'download_failed', err.message);
+    throw err;
   }
-  return Buffer.concat(chunks);
 }
 
 function loadServiceKey(file: string): KeyObject {

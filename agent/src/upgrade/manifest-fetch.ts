@@ -1,9 +1,9 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import got from 'got';
 import { SignatureError, verifyManifest, type Manifest } from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
+import { fetchLimited, LimitedFetchError } from '../backend/fetch-limited.js';
 import { fileSource, httpSource, type PayloadSource } from './payload-source.js';
 
 const MAX_MANIFEST_BYTES = 1024 * 1024 * 128; // a manifest with a million chunk hashes is ~70 MiB
@@ -27,21 +27,10 @@ const isHttp = (loc: string) => /^https?:\/\//.test(loc);
 
 async function fetchBytes(url: string, limit: number): Promise<Buffer> {
   try {
-    const stream = got.stream(url, { retry: { limit: 2 }, timeout: { request: 60_000 } });
-    const parts: Buffer[] = [];
-    let total = 0;
-    for await (const piece of stream as AsyncIterable<Buffer>) {
-      total += piece.length;
-      if (total > limit) {
-        stream.destroy();
-        throw new ManifestError('manifest_too_large', `${url} is larger than ${limit} bytes`);
-      }
-      parts.push(piece);
-    }
-    return Buffer.concat(parts);
+    return await fetchLimited(url, limit);
   } catch (err) {
-    if (err instanceof ManifestError) throw err;
-    throw new ManifestError('manifest_unavailable', `cannot fetch ${url}: ${(err as Error).message}`);
+    if (err instanceof LimitedFetchError) throw new ManifestError(err.kind === 'too_large' ? 'manifest_too_large' : 'manifest_unavailable', err.message);
+    throw err;
   }
 }
 
