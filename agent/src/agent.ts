@@ -124,8 +124,9 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
         }
       }
     })();
-  // After a trial boot is settled, tell the backend at once (it verifies the upgrade from heartbeats).
-  if (bootCheck === 'committed' || bootCheck === 'report-committed' || bootCheck === 'report-fallback') reportHeartbeat('after the boot check');
+  // Tell the backend at once what runs now (it verifies upgrades and learns of rollbacks from
+  // heartbeats), unless this boot is about to end in a reboot.
+  if (bootCheck !== 'await-reboot' && bootCheck !== 'rolled-back') reportHeartbeat('at start');
   const resumed = dispatcher.resumeInbox();
   if (resumed > 0) log.info({ resumed }, 'resumed unfinished tasks');
 

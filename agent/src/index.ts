@@ -16,14 +16,14 @@ export { type SlotDriver, type HealthReport, type InstallRequest, SlotCommandErr
 export { DirSlotDriver } from './slots/dir.js';
 export { lvmGrubDriver, slotArgs, type CommandRunner } from './slots/lvm-grub.js';
 export { createSlotDriver } from './slots/create.js';
-export { decideBootAction, type BootAction } from './boot/boot-decision.js';
 export { runBootCheck, type BootCheckOutcome } from './boot/boot-check.js';
-export { readPendingBoot, writePendingBoot, clearPendingBoot, type PendingBoot } from './boot/pending-boot.js';
 export { buildDiagnosticBundle } from './tasks/diagnostics.js';
 export { createLogger } from './logger.js';
 export { runUpgrade, UpgradeError, SimulatedCrash, type UpgradeDeps, type UpgradeRequest, type UpgradeOutcome } from './upgrade/pipeline.js';
 export { UpgradeJournal, type UpgradeRecord } from './upgrade/journal.js';
-export { UPGRADE_STATES, canTransition, nextStep, startingState, FINAL_STATE_OF_MODE, type UpgradeState, type UpgradeStep } from './upgrade/machine.js';
+export { migrateJournal, JOURNAL_FORMAT, type PendingBootV1 } from './upgrade/journal-migration.js';
+export { UpgradeRunner, errorCode } from './upgrade/runner.js';
+export { UPGRADE_STATES, AFTER_SWITCH_STATES, canTransition, isFinished, startingState, stateAfterResumeLimit, FINAL_STATE_OF_MODE, RESUME_LIMIT, type UpgradeState } from './upgrade/machine.js';
 export { PayloadDownload, PayloadError, type DownloadStats } from './upgrade/download.js';
 export { HashPool } from './upgrade/hash-pool.js';
 export { httpSource, fileSource, SourceError, type PayloadSource } from './upgrade/payload-source.js';

@@ -1,11 +1,13 @@
 import type { Logger } from 'pino';
-import type { SlotDriver, HealthReport } from '../slots/driver.js';
+import type { SlotDriver } from '../slots/driver.js';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Inbox } from '../dispatch/inbox.js';
-import { decideBootAction, type BootAction } from './boot-decision.js';
-import { clearPendingBoot, readPendingBoot, type PendingBoot } from './pending-boot.js';
-import { UpgradeJournal } from '../upgrade/journal.js';
-import { canTransition, type UpgradeState } from '../upgrade/machine.js';
+import { AFTER_SWITCH_STATES } from '../upgrade/machine.js';
+import type { UpgradeRecord } from '../upgrade/journal.js';
+import { UpgradeRunner } from '../upgrade/runner.js';
+import type { MachineDeps } from '../upgrade/states/step.js';
+import { checkAndCommit } from '../upgrade/states/trial.js';
+import { rollBackTrial } from '../upgrade/states/rolling-back.js';
 
 export interface BootCheckDeps {
   driver: SlotDriver;
@@ -14,98 +16,77 @@ export interface BootCheckDeps {
   inbox: Inbox;
   log: Logger;
   reboot: () => Promise<void>;
+  /** Test hooks of the state machine (simulated crashes). */
+  hooks?: Pick<MachineDeps, 'afterTransition' | 'beforeStep'>;
 }
 
-export type BootCheckOutcome = BootAction['kind'] | 'committed' | 'rolled-back';
+export type BootCheckOutcome =
+  /** No trial and no upgrade waiting for its reboot. */
+  | 'nothing'
+  /** An upgrade armed its trial in this very boot (the agent restarted): the reboot is still to come. */
+  | 'await-reboot'
+  /** Health-checked in the trial and committed. */
+  | 'committed'
+  /** The trial slot was already committed (the agent stopped between commit and record). */
+  | 'report-committed'
+  /** The trial slot never came up: GRUB fell back to the committed slot. */
+  | 'report-fallback'
+  /** Unhealthy (or crash-looping) trial: rolled back; the agent reboots into the committed slot. */
+  | 'rolled-back'
+  /** The upgrade failed in its reboot state (the crash-loop guard). */
+  | 'failed';
 
-function failedChecks(report: HealthReport): string {
-  return report.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.output.split('\n')[0] ?? ''}`.trim()).join('; ').slice(0, 900) || 'no checks ran';
+function resultOf(rec: UpgradeRecord): Parameters<Outbox['add']>[1] {
+  if (rec.state === 'committed') return { status: 'succeeded', detail: rec.detail };
+  return { status: 'failed', detail: rec.detail, error: rec.error ?? { code: 'upgrade_failed', message: `upgrade ended in ${rec.state}` } };
 }
 
 /**
- * Run once when the agent starts, before it resumes tasks. In a trial boot: health-check, then
- * commit — or roll back and reboot. Either way the task that arranged the trial gets its
- * result (queued in the persistent outbox before any reboot, so it reaches the backend).
+ * Run once when the agent starts, before it resumes tasks: the upgrade machine's states after
+ * the switch (rebooting → trial → committed | rolling-back → rolled-back) run here, from the
+ * journal. The task's result is queued in the persistent outbox before any reboot, so it
+ * reaches the backend from the other side of it.
  */
 export async function runBootCheck(deps: BootCheckDeps): Promise<BootCheckOutcome> {
   const { driver, log } = deps;
-  const status = await driver.status();
-  const action = decideBootAction(status, readPendingBoot(deps.stateDir), driver.bootId());
-  const journal = new UpgradeJournal(deps.stateDir);
-  // The upgrade journal follows the trial too (when the trial was arranged by an upgrade task).
-  const mark = (p: PendingBoot | null, state: UpgradeState, error?: { code: string; message: string }) => {
-    const rec = journal.read();
-    if (!p || !rec || rec.taskId !== p.taskId) return;
-    if (rec.state === 'rebooting' && (state === 'rolling-back' || state === 'committed')) journal.transition(journal.transition(rec, 'trial'), state, error ? { error } : {});
-    else if (canTransition(rec.state, state)) journal.transition(rec, state, error ? { error } : {});
-  };
-  const settle = (p: PendingBoot | null, result: Parameters<Outbox['add']>[1]) => {
-    if (!p) return;
-    deps.outbox.add(p.taskId, result);
-    deps.inbox.done(p.taskId);
-    clearPendingBoot(deps.stateDir);
-  };
-  switch (action.kind) {
-    case 'nothing':
-      return 'nothing';
-    case 'await-reboot':
-      log.info({ taskId: action.pending.taskId, slot: action.pending.slot }, 'boot: trial boot arranged; waiting for the reboot');
+  const runner = new UpgradeRunner(deps.stateDir, { driver, log, reboot: deps.reboot, ...deps.hooks });
+  const rec = runner.read();
+  if (rec && AFTER_SWITCH_STATES.includes(rec.state)) {
+    if (rec.state === 'rebooting' && rec.bootId === driver.bootId()) {
+      log.info({ taskId: rec.taskId, slot: rec.slot }, 'boot: trial boot arranged; waiting for the reboot');
       return 'await-reboot';
-    case 'report-committed':
-      log.info({ taskId: action.pending.taskId, slot: action.pending.slot }, 'boot: trial slot already committed');
-      mark(action.pending, 'committed');
-      settle(action.pending, { status: 'succeeded', detail: { slot: action.pending.slot, version: action.pending.version, committed: true } });
-      return 'report-committed';
-    case 'report-fallback': {
-      const p = action.pending;
-      const message = `slot ${p.slot} (version ${p.version}) did not come up; the appliance is back on committed slot ${status.committedSlot}`;
-      log.error({ taskId: p.taskId }, `boot: ${message}`);
-      mark(p, 'rolled-back', { code: 'trial_boot_failed', message });
-      settle(p, { status: 'failed', error: { code: 'trial_boot_failed', message }, detail: { slot: p.slot, version: p.version, bootedSlot: status.bootedSlot } });
-      return 'report-fallback';
     }
-    case 'check-trial': {
-      const slot = status.bootedSlot;
-      const version = status.slots[slot].version;
-      mark(action.pending, 'trial');
-      let report: HealthReport;
-      try {
-        report = await driver.healthCheck();
-      } catch (err) {
-        report = { ok: false, checks: [{ name: 'health-check', ok: false, exitCode: 1, output: (err as Error).message, durationMs: 0 }] };
-      }
-      if (report.ok) {
-        try {
-          await driver.commit();
-          log.info({ slot, version, checks: report.checks.length }, 'boot: health checks passed; slot committed');
-          mark(action.pending, 'committed');
-          settle(action.pending, { status: 'succeeded', detail: { slot, version, committed: true, checks: report.checks.length } });
-          return 'committed';
-        } catch (err) {
-          report = { ok: false, checks: [...report.checks, { name: 'commit', ok: false, exitCode: 1, output: (err as Error).message, durationMs: 0 }] };
-        }
-      }
-      const reason = failedChecks(report);
-      log.error({ slot, version, reason }, 'boot: trial slot is unhealthy; rolling back');
-      const failure = { code: 'health_check_failed', message: `health check failed in slot ${slot} (version ${version ?? 'unknown'}): ${reason}`.slice(0, 1000) };
-      mark(action.pending, 'rolling-back', failure);
-      let rolledBackTo: string;
-      try {
-        rolledBackTo = await driver.rollback();
-      } catch (err) {
-        // The trial is not committed: any reboot returns to the committed slot anyway.
-        rolledBackTo = status.committedSlot;
-        log.warn({ err: (err as Error).message }, 'boot: rollback command failed; rebooting into the committed slot');
-      }
-      mark(action.pending, 'rolled-back', failure);
-      settle(action.pending, {
-        status: 'failed',
-        error: failure,
-        detail: { slot, version, rolledBackTo },
-      });
-      await deps.outbox.drained(5000);
-      await deps.reboot();
-      return 'rolled-back';
-    }
+    const end = await runner.run(rec, { payload: null, resumed: true });
+    deps.outbox.add(end.rec.taskId, resultOf(end.rec));
+    deps.inbox.done(end.rec.taskId);
+    if (end.rec.state === 'committed') return rec.state === 'trial' || end.entered.includes('trial') ? 'committed' : 'report-committed';
+    if (end.rec.state !== 'rolled-back') return 'failed';
+    // Still in the trial slot (unhealthy, or a crash loop in it): back to the committed slot.
+    if ((await driver.status()).bootedSlot !== end.rec.slot) return 'report-fallback';
+    await rebootToCommitted(deps);
+    return 'rolled-back';
   }
+  const status = await driver.status();
+  if (!status.trial) return 'nothing';
+  // Rolled back, but the power went before the reboot: finish it (never health-check that slot again).
+  if (rec?.state === 'rolled-back' && rec.slot === status.bootedSlot) {
+    log.warn({ taskId: rec.taskId, slot: rec.slot }, 'boot: rolled back before; rebooting into the committed slot');
+    await rebootToCommitted(deps);
+    return 'rolled-back';
+  }
+  // A trial no upgrade recorded (an operator ran `twinroot-slot try`): checked the same way, with nobody to report to.
+  const verdict = await checkAndCommit(driver);
+  if (verdict.ok) {
+    log.info({ slot: status.bootedSlot, checks: verdict.checks }, 'boot: health checks passed; slot committed');
+    return 'committed';
+  }
+  log.error({ slot: status.bootedSlot, reason: verdict.reason }, 'boot: trial slot is unhealthy; rolling back');
+  await rollBackTrial(driver, log);
+  await rebootToCommitted(deps);
+  return 'rolled-back';
+}
+
+async function rebootToCommitted(deps: BootCheckDeps): Promise<void> {
+  await deps.outbox.drained(5000);
+  await deps.reboot();
 }

@@ -1,14 +1,15 @@
 import type { UpgradeMode } from '@twinroot/protocol';
 
 /**
- * The upgrade flow as an explicit state machine (pure). The journal persists the state before
- * each step, so after a crash or power cut the pipeline resumes from the recorded state.
+ * The upgrade flow as an explicit state machine (pure). The runner persists each state before
+ * the state's step runs, so after a crash, a power cut or the reboot the same machine resumes
+ * from the recorded state — the post-reboot half (trial, commit, fallback) included.
  *
  *   idle → downloading → verified → installing → boot-configured → rebooting → trial
- *        → committed | rolling-back → rolled-back;   any step → failed
+ *        → committed | rolling-back → rolled-back;   any state before the switch → failed
  *
  * `download` mode stops at verified, `install` at boot-configured; `install-reboot` ends in
- * committed or rolled-back, settled by the boot check after the reboot.
+ * committed or rolled-back.
  */
 export const UPGRADE_STATES = ['idle', 'downloading', 'verified', 'installing', 'boot-configured', 'rebooting', 'trial', 'committed', 'rolling-back', 'rolled-back', 'failed'] as const;
 export type UpgradeState = (typeof UPGRADE_STATES)[number];
@@ -19,9 +20,10 @@ const TRANSITIONS: Record<UpgradeState, readonly UpgradeState[]> = {
   verified: ['installing', 'failed'],
   installing: ['boot-configured', 'failed'],
   'boot-configured': ['rebooting', 'failed'],
-  // rolled-back straight from rebooting: the trial slot never came up, GRUB fell back.
+  // committed straight from rebooting: the agent stopped between the commit and its record;
+  // rolled-back: the trial slot never came up and GRUB fell back.
   rebooting: ['trial', 'committed', 'rolled-back', 'failed'],
-  trial: ['committed', 'rolling-back'],
+  trial: ['committed', 'rolling-back', 'rolled-back'],
   'rolling-back': ['rolled-back'],
   committed: [],
   'rolled-back': [],
@@ -34,6 +36,9 @@ export function canTransition(from: UpgradeState, to: UpgradeState): boolean {
 
 export const TERMINAL_STATES: readonly UpgradeState[] = ['committed', 'rolled-back', 'failed'];
 
+/** States after the boot switch was armed: only the boot check (after the reboot) moves them on. */
+export const AFTER_SWITCH_STATES: readonly UpgradeState[] = ['rebooting', 'trial', 'rolling-back'];
+
 /** Where each mode's task is finished. */
 export const FINAL_STATE_OF_MODE: Record<UpgradeMode, UpgradeState> = {
   download: 'verified',
@@ -41,30 +46,27 @@ export const FINAL_STATE_OF_MODE: Record<UpgradeMode, UpgradeState> = {
   'install-reboot': 'committed',
 };
 
-export type UpgradeStep = 'download' | 'install' | 'try-and-reboot' | 'reboot' | 'finished' | 'boot-check';
+/** True when nothing is left to run for a task of `mode` in `state`. */
+export function isFinished(state: UpgradeState, mode: UpgradeMode): boolean {
+  return TERMINAL_STATES.includes(state) || FINAL_STATE_OF_MODE[mode] === state;
+}
 
-/** The next step for a task whose journal says `state` (pure; the heart of resume-after-crash). */
-export function nextStep(state: UpgradeState, mode: UpgradeMode): UpgradeStep {
-  switch (state) {
-    case 'idle':
-    case 'downloading':
-      return 'download';
-    case 'verified':
-      return mode === 'download' ? 'finished' : 'install';
-    case 'installing':
-      return 'install';
-    case 'boot-configured':
-      return mode === 'install-reboot' ? 'try-and-reboot' : 'finished';
-    case 'rebooting':
-      return 'reboot';
-    case 'trial':
-    case 'rolling-back':
-      return 'boot-check';
-    case 'committed':
-    case 'rolled-back':
-    case 'failed':
-      return 'finished';
-  }
+/**
+ * Resumes of one state before the crash-loop guard gives up on it: a step that kills the agent
+ * every time it runs must not be retried forever.
+ */
+export const RESUME_LIMIT = 3;
+
+/**
+ * Where the crash-loop guard sends a state that was resumed too often. Before the switch the
+ * upgrade fails (the committed slot was never touched); in the trial it rolls back; a rollback
+ * that itself keeps crashing is finished by a plain reboot, which returns to the committed slot
+ * because the trial was never committed.
+ */
+export function stateAfterResumeLimit(state: UpgradeState): UpgradeState {
+  if (state === 'trial') return 'rolling-back';
+  if (state === 'rolling-back') return 'rolled-back';
+  return 'failed';
 }
 
 /**

@@ -4,10 +4,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DirSlotDriver, readPendingBoot, writePendingBoot } from '@twinroot/agent';
+import { DirSlotDriver, UpgradeJournal } from '@twinroot/agent';
 import { useDeviceStack, waitFor } from '../../helpers/device-api.js';
 import { startTestAgent, task, type TestAgent } from '../../helpers/agent.js';
 
@@ -26,8 +26,12 @@ function payload(files: Record<string, { text: string; mode?: number }>): string
   return join(dir, 'p.tar.zst');
 }
 
-/** What an upgrade does before its reboot (#5's handler will): install, boot-config, try, record. */
-async function arrangeTrial(a: TestAgent, taskId: string, version: string, file: string): Promise<'A' | 'B'> {
+/**
+ * What an upgrade does before its reboot: install, boot-config, try, and the journal's
+ * `rebooting` state with the boot that armed it — or, with `legacy`, the two records an agent
+ * ≤ 0.9 left (journal format 1 and pending-boot.json), which the agent must migrate and finish.
+ */
+async function arrangeTrial(a: TestAgent, taskId: string, version: string, file: string, legacy = false): Promise<'A' | 'B'> {
   const d = a.agent.driver as DirSlotDriver;
   const s = await d.status();
   const slot = s.bootedSlot === 'A' ? 'B' : 'A';
@@ -35,7 +39,16 @@ async function arrangeTrial(a: TestAgent, taskId: string, version: string, file:
   await d.syncConfig(slot);
   await d.bootConfig(slot);
   await d.tryBoot(slot);
-  writePendingBoot(a.config.stateDir, { taskId, slot, version, bootId: d.bootId(), arrangedAt: new Date().toISOString() });
+  const at = new Date().toISOString();
+  if (legacy) {
+    const v1 = { taskId, version, location: 'https://example.invalid/manifest.json', mode: 'install-reboot', allowDowngrade: false, state: 'rebooting', slot, payloadSha256: 'a'.repeat(64), error: null, history: [{ state: 'boot-configured', at }, { state: 'rebooting', at }], updatedAt: at };
+    writeFileSync(join(a.config.stateDir, 'upgrade.json'), JSON.stringify(v1));
+    writeFileSync(join(a.config.stateDir, 'pending-boot.json'), JSON.stringify({ taskId, slot, version, bootId: d.bootId(), arrangedAt: at }));
+    return slot;
+  }
+  const j = new UpgradeJournal(a.config.stateDir);
+  const rec = j.begin({ taskId, version, location: 'https://example.invalid/manifest.json', mode: 'install-reboot', allowDowngrade: false, state: 'boot-configured', slot, payloadSha256: 'a'.repeat(64) });
+  j.transition(rec, 'rebooting', { bootId: d.bootId() });
   return slot;
 }
 
@@ -47,7 +60,7 @@ test('a healthy trial boot commits and reports the task succeeded', async () => 
   try {
     assert.equal(a.agent.bootCheck, 'nothing');
     const slot = await arrangeTrial(a, 'up-ok', '2.0.0', payload({ 'etc/app': { text: 'v2' } }));
-    // (An agent restart without a reboot waits: see the boot-decision unit test; for dir
+    // (An agent restart without a reboot waits: see the state-machine unit test; for dir
     // slots every agent start is a boot.)
     // The reboot: booted in trial, health checks pass, committed, reported.
     await a.restart();
@@ -56,8 +69,23 @@ test('a healthy trial boot commits and reports the task succeeded', async () => 
     assert.deepEqual([s.bootedSlot, s.committedSlot, s.trial], [slot, slot, false]);
     await waitFor('up-ok result', () => resultOf('up-ok')?.status === 'succeeded');
     assert.deepEqual(resultOf('up-ok')!.detail, { slot, version: '2.0.0', committed: true, checks: 1 });
-    assert.equal(readPendingBoot(a.config.stateDir), null);
+    assert.deepEqual(new UpgradeJournal(a.config.stateDir).read()!.history.map((h) => h.state), ['boot-configured', 'rebooting', 'trial', 'committed']);
     assert.equal(reboots, 0);
+  } finally {
+    await a.stop();
+  }
+});
+
+test('an upgrade an older agent left in its reboot (journal format 1 + pending-boot.json) is migrated and finished', async () => {
+  const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { reboot: async () => {} });
+  try {
+    const slot = await arrangeTrial(a, 'up-legacy', '2.5.0', payload({ 'etc/app': { text: 'v2.5' } }), true);
+    await a.restart();
+    assert.equal(a.agent.bootCheck, 'committed');
+    await waitFor('up-legacy result', () => resultOf('up-legacy')?.status === 'succeeded');
+    assert.equal(existsSync(join(a.config.stateDir, 'pending-boot.json')), false, 'the second record is gone');
+    const rec = new UpgradeJournal(a.config.stateDir).read()!;
+    assert.deepEqual([rec.formatVersion, rec.state, rec.slot, rec.location], [2, 'committed', slot, 'https://example.invalid/manifest.json']);
   } finally {
     await a.stop();
   }

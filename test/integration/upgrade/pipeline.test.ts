@@ -163,13 +163,13 @@ test('pre-check failures say why and change nothing', async () => {
   assert.equal(server.requests.length, requests, 'no key: nothing is even fetched');
 });
 
-async function bootAndCheck(a: Appliance) {
-  a.driver.boot(); // the reboot: GRUB's part
+async function bootAndCheck(a: Appliance, hooks: Pick<UpgradeDeps, 'afterTransition' | 'beforeStep'> = {}, reboot = true) {
+  if (reboot) a.driver.boot(); // the reboot: GRUB's part
   const results: TaskResult[] = [];
   const outbox = new Outbox(a.stateDir, async (e) => (results.push(e.result), 'delivered'), silent);
   outbox.start();
   try {
-    const outcome = await runBootCheck({ driver: a.driver, stateDir: a.stateDir, outbox, inbox: new Inbox(a.stateDir), log: silent as never, reboot: async () => void a.reboots++ });
+    const outcome = await runBootCheck({ driver: a.driver, stateDir: a.stateDir, outbox, inbox: new Inbox(a.stateDir), log: silent as never, reboot: async () => void a.reboots++, hooks });
     await outbox.drained(5000);
     return { outcome, results };
   } finally {
@@ -201,14 +201,17 @@ test('install-reboot: download with overlapped install, reboot into the trial, c
   assert.equal((await runUpgrade(request('u-2'), a.deps())).detail.alreadyRunning, true);
 });
 
-test('an unhealthy new slot is rolled back and the journal says so', async () => {
-  const unhealthyKeys = keys;
-  const bad = await makePackage({ keys: unhealthyKeys, version: '2.1.0', randomKiB: 64 });
-  // The new system's own health check fails.
+/** A package whose own health check fails in the new slot. */
+async function unhealthyPackage(version: string): Promise<PackageServer> {
+  const bad = await makePackage({ keys, version, randomKiB: 64 });
   const root = join(bad.dir, '..', 'rootfs');
   execFileSync('bash', ['-c', 'mkdir -p "$1/etc/twinroot/health.d" && printf "#!/bin/sh\\necho broken\\nexit 1\\n" > "$1/etc/twinroot/health.d/10-app" && chmod +x "$1/etc/twinroot/health.d/10-app"', '_', root]);
-  const rebuilt = await (await import('@twinroot/image-build')).buildPackage({ rootDir: root, version: '2.1.0', compatible: 'twinroot-test', keyFile: keys.privateKey, outDir: join(bad.dir, '..', 'out2'), chunkSize: 65536, level: 1 });
-  const srv = await servePackage(rebuilt);
+  const rebuilt = await (await import('@twinroot/image-build')).buildPackage({ rootDir: root, version, compatible: 'twinroot-test', keyFile: keys.privateKey, outDir: join(bad.dir, '..', 'out2'), chunkSize: 65536, level: 1 });
+  return servePackage(rebuilt);
+}
+
+test('an unhealthy new slot is rolled back and the journal says so', async () => {
+  const srv = await unhealthyPackage('2.1.0');
   try {
     const a = appliance();
     await runUpgrade({ ...request('u-bad', { version: '2.1.0' }), location: srv.manifestUrl }, a.deps());
@@ -256,6 +259,84 @@ test('a crash in the trial (before the health check finished) is settled by the 
   const outcome = await runBootCheck({ driver: a.driver, stateDir: a.stateDir, outbox, inbox: new Inbox(a.stateDir), log: silent as never, reboot: async () => undefined });
   assert.equal(outcome, 'committed');
   assert.equal(j.read()!.state, 'committed');
+});
+
+/** Throws a simulated crash every time `state`'s step is about to run: a step that kills the agent. */
+const crashLoopIn = (state: UpgradeState) => ({ beforeStep: (s: UpgradeState) => { if (s === state) throw new SimulatedCrash(`the agent dies in ${s}`); } });
+
+test('after the reboot: a crash right after entering "trial", "committed" or "rolling-back" resumes and settles', async () => {
+  // trial: the next start health-checks and commits.
+  const a = appliance();
+  await runUpgrade(request('p-trial'), a.deps());
+  await assert.rejects(bootAndCheck(a, { afterTransition: (s) => { if (s === 'trial') throw new SimulatedCrash('power cut'); } }), SimulatedCrash);
+  assert.equal(new UpgradeJournal(a.stateDir).read()!.state, 'trial');
+  assert.equal((await bootAndCheck(a, {}, false)).outcome, 'committed');
+  // committed, before the result was queued: the task (resumed from the inbox) reports it.
+  const b = appliance();
+  await runUpgrade(request('p-commit'), b.deps());
+  await assert.rejects(bootAndCheck(b, { afterTransition: (s) => { if (s === 'committed') throw new SimulatedCrash('power cut'); } }), SimulatedCrash);
+  assert.equal((await bootAndCheck(b, {}, false)).outcome, 'nothing');
+  const out = await runUpgrade(request('p-commit'), b.deps());
+  assert.deepEqual([out.state, out.detail.committed, out.detail.slot], ['committed', true, 'B']);
+  // rolling-back: the next start finishes the rollback and reboots into the committed slot.
+  const bad = await unhealthyPackage('2.2.0');
+  try {
+    const c = appliance();
+    await runUpgrade({ ...request('p-rb', { version: '2.2.0' }), location: bad.manifestUrl }, c.deps());
+    await assert.rejects(bootAndCheck(c, { afterTransition: (s) => { if (s === 'rolling-back') throw new SimulatedCrash('power cut'); } }), SimulatedCrash);
+    const { outcome, results } = await bootAndCheck(c, {}, false);
+    assert.equal(outcome, 'rolled-back');
+    assert.equal(results.at(-1)!.error!.code, 'health_check_failed');
+    c.driver.boot();
+    const s = await c.driver.status();
+    assert.deepEqual([s.bootedSlot, s.committedSlot], ['A', 'A']);
+  } finally {
+    await bad.stop();
+  }
+});
+
+test('crash-loop guard before the switch: a step that kills the agent every time fails the upgrade after 3 resumes, on the committed slot', async () => {
+  const a = appliance();
+  const deps = a.deps(crashLoopIn('installing'));
+  await assert.rejects(runUpgrade(request('loop-1'), deps), SimulatedCrash);
+  for (let resume = 1; resume <= 3; resume++) {
+    await assert.rejects(runUpgrade(request('loop-1'), deps), SimulatedCrash, `resume ${resume} still tries`);
+    assert.equal(new UpgradeJournal(a.stateDir).read()!.resumes, resume);
+  }
+  const err = await runUpgrade(request('loop-1'), deps).catch((e: unknown) => e);
+  assert.ok(err instanceof UpgradeError, String(err));
+  assert.equal(err.code, 'crash_loop');
+  assert.match(err.message, /stopped 3 times in state installing/);
+  const rec = new UpgradeJournal(a.stateDir).read()!;
+  assert.deepEqual([rec.state, rec.error!.code], ['failed', 'crash_loop']);
+  const s = await a.driver.status();
+  assert.deepEqual([s.bootedSlot, s.committedSlot, s.nextBoot ?? null], ['A', 'A', null], 'nothing was switched');
+  assert.equal(a.reboots, 0);
+  // A clean stop (the agent shut down on purpose) does not count against a state.
+  const b = appliance();
+  const stop = new AbortController();
+  const first = runUpgrade(request('park-1', { notBefore: new Date(Date.now() + 3600_000).toISOString() }), b.deps(), { signal: stop.signal });
+  await new Promise((r) => setTimeout(r, 100));
+  stop.abort(new Error('agent stopping'));
+  await assert.rejects(first, /agent stopping/);
+  assert.equal(new UpgradeJournal(b.stateDir).read()!.resumes, 0);
+});
+
+test('crash-loop guard in the trial: a health check that kills the agent every time rolls back after 3 resumes', async () => {
+  const a = appliance();
+  await runUpgrade(request('loop-trial'), a.deps());
+  const loop = crashLoopIn('trial');
+  await assert.rejects(bootAndCheck(a, loop), SimulatedCrash); // the first start after the reboot
+  for (let resume = 1; resume <= 3; resume++) await assert.rejects(bootAndCheck(a, loop, false), SimulatedCrash);
+  assert.equal(new UpgradeJournal(a.stateDir).read()!.resumes, 3);
+  const { outcome, results } = await bootAndCheck(a, loop, false);
+  assert.equal(outcome, 'rolled-back');
+  assert.equal(a.reboots, 2, 'the upgrade\'s reboot, then the one back to the committed slot');
+  assert.equal(results.at(-1)!.error!.code, 'trial_crash_loop');
+  assert.deepEqual(new UpgradeJournal(a.stateDir).read()!.history.map((h) => h.state).slice(-4), ['rebooting', 'trial', 'rolling-back', 'rolled-back']);
+  a.driver.boot();
+  const s = await a.driver.status();
+  assert.deepEqual([s.bootedSlot, s.committedSlot], ['A', 'A']);
 });
 
 test('download ahead, then install, then install-reboot: each reuses what the one before left', async () => {

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuiltPackage } from '@twinroot/image-build';
@@ -107,7 +107,9 @@ test('CLI: twinroot download, then a console-less twinroot upgrade from the file
   const again = await twinroot(['--config', config, 'upgrade', '--manifest', join(dest, 'manifest.json'), '--mode', 'install-reboot']);
   assert.equal(again.code, 0, again.err);
   assert.match(again.out, /installed 2\.0\.0 into slot B; rebooting into it on trial/);
-  assert.ok(existsSync(join(dir, 'state/pending-boot.json')));
+  const journal = JSON.parse(readFileSync(join(dir, 'state/upgrade.json'), 'utf8')) as { state: string; bootId: string | null };
+  assert.equal(journal.state, 'rebooting');
+  assert.ok(journal.bootId, 'the journal records the boot that armed the trial');
 
   const rb = await twinroot(['--config', config, 'rollback']);
   assert.equal(rb.code, 0, rb.err);

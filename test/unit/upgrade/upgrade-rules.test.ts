@@ -1,7 +1,7 @@
 // The pure parts of the upgrade: state transitions and resume points, CPU levels, pre-checks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { canTransition, cpuFlags, cpuLevelOf, missingForLevel, nextStep, precheck, ProgressMeter, startingState, UPGRADE_STATES, type ApplianceFacts } from '@twinroot/agent';
+import { canTransition, cpuFlags, cpuLevelOf, isFinished, missingForLevel, precheck, ProgressMeter, RESUME_LIMIT, startingState, stateAfterResumeLimit, UPGRADE_STATES, type ApplianceFacts, type UpgradeState } from '@twinroot/agent';
 import type { Manifest } from '@twinroot/protocol';
 
 test('the state machine only moves forward, and every state can fail until the switch', () => {
@@ -15,21 +15,26 @@ test('the state machine only moves forward, and every state can fail until the s
   assert.equal(canTransition('trial', 'failed'), false, 'a trial ends in commit or rollback, never just "failed"');
 });
 
-test('resume points by state and mode', () => {
-  const table: Array<[Parameters<typeof nextStep>[0], Parameters<typeof nextStep>[1], ReturnType<typeof nextStep>]> = [
-    ['idle', 'download', 'download'],
-    ['downloading', 'install-reboot', 'download'],
-    ['verified', 'download', 'finished'],
-    ['verified', 'install', 'install'],
-    ['installing', 'install-reboot', 'install'],
-    ['boot-configured', 'install', 'finished'],
-    ['boot-configured', 'install-reboot', 'try-and-reboot'],
-    ['rebooting', 'install-reboot', 'reboot'],
-    ['trial', 'install-reboot', 'boot-check'],
-    ['committed', 'install-reboot', 'finished'],
-    ['failed', 'download', 'finished'],
+test('where each mode is finished, and where the crash-loop guard sends a state', () => {
+  const table: Array<[UpgradeState, 'download' | 'install' | 'install-reboot', boolean]> = [
+    ['idle', 'download', false],
+    ['downloading', 'install-reboot', false],
+    ['verified', 'download', true],
+    ['verified', 'install', false],
+    ['boot-configured', 'install', true],
+    ['boot-configured', 'install-reboot', false],
+    ['rebooting', 'install-reboot', false],
+    ['trial', 'install-reboot', false],
+    ['committed', 'install-reboot', true],
+    ['failed', 'download', true],
   ];
-  for (const [state, mode, step] of table) assert.equal(nextStep(state, mode), step, `${state}/${mode}`);
+  for (const [state, mode, done] of table) assert.equal(isFinished(state, mode), done, `${state}/${mode}`);
+  // Before the switch the upgrade fails; in the trial it rolls back; a crash-looping rollback just reboots.
+  for (const s of ['idle', 'downloading', 'verified', 'installing', 'boot-configured', 'rebooting'] as const) assert.equal(stateAfterResumeLimit(s), 'failed', s);
+  assert.equal(stateAfterResumeLimit('trial'), 'rolling-back');
+  assert.equal(stateAfterResumeLimit('rolling-back'), 'rolled-back');
+  for (const s of UPGRADE_STATES) if (!isFinished(s, 'install-reboot')) assert.ok(canTransition(s, stateAfterResumeLimit(s)), `the guard's transition from ${s} exists`);
+  assert.equal(RESUME_LIMIT, 3);
 });
 
 test('a new task reuses an earlier task\'s download or install only for the same payload', () => {
