@@ -43,6 +43,7 @@ import { logRoutes, logUploadRoutes } from './http/routes/logs.js';
 import { LogBundles } from './services/log-bundles.js';
 import { consolePlugin } from './http/console.js';
 import { fleetRoutes } from './http/routes/fleet.js';
+import { errorCodeRoutes } from './http/routes/error-codes.js';
 import { RolloutTicker } from './sweeps/rollout-ticker.js';
 import { ReleaseService } from './services/releases.js';
 import { RolloutService } from './services/rollouts.js';
@@ -242,6 +243,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     await app.register(applianceRoutes(deps));
     await app.register(consolePlugin());
     await app.register(fleetRoutes(deps));
+    await app.register(errorCodeRoutes(deps));
     const logBundles = new LogBundles(join(dataDir, 'log-bundles'));
     const logDeps = { ...deps, logs: logBundles, publicUrl: () => publicUrl };
     await app.register(logRoutes(logDeps));

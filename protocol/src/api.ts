@@ -200,3 +200,16 @@ export const ApiError = Type.Object(
 
 export const Page = <T extends import('@sinclair/typebox').TSchema>(item: T) =>
   Type.Object({ items: Type.Array(item), nextToken: Type.Optional(Type.String()) }, strict);
+
+/** GET /v1/error-codes: the error catalogue (protocol/src/errors.ts) for consoles and API clients. */
+export const ErrorCatalogue = Type.Object({
+  items: Type.Array(Type.Object({
+    code: Type.String(),
+    meaning: Type.String(),
+    retryable: Type.Boolean(),
+    raisedBy: Type.Union([Type.Literal('agent'), Type.Literal('backend'), Type.Literal('protocol'), Type.Literal('tooling'), Type.Literal('console')]),
+    scope: Type.Union([Type.Literal('task'), Type.Literal('http'), Type.Literal('internal')]),
+    httpStatus: Type.Optional(Type.Integer()),
+    rolledBack: Type.Optional(Type.Boolean()),
+  }, strict)),
+}, strict);

@@ -13,3 +13,4 @@ export * from './api.js';
 export * from './signature.js';
 export * from './rollout-api.js';
 export * from './service-manifest.js';
+export * from './errors.js';

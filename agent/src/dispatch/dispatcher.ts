@@ -1,4 +1,4 @@
-import { decodeTaskMessage, type TaskMessage, type TaskProgress, type TaskResult, type TaskType } from '@twinroot/protocol';
+import { decodeTaskMessage, type ErrorCode, type TaskMessage, type TaskProgress, type TaskResult, type TaskType } from '@twinroot/protocol';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Inbox } from './inbox.js';
 import type { SeenTasks } from './seen-tasks.js';
@@ -23,7 +23,7 @@ export type Handlers = { [K in TaskType]?: TaskHandler<K> };
 /** An error a handler throws to fail a task with a specific code. */
 export class TaskFailure extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
   ) {
     super(message);

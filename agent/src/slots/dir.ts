@@ -6,7 +6,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { compile, Slot, type Slot as SlotName } from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { ensureSlotDir, UnsafeSlotPath } from './slot-path.js';
-import { SlotCommandError, otherSlot, type HealthReport, type InstallRequest, type SlotDriver } from './driver.js';
+import { SlotCommandError, otherSlot, type HealthReport, type InstallRequest, type SlotDriver, type SlotOperation } from './driver.js';
 import { SlotStatus } from './status.js';
 import { feed } from './feed.js';
 
@@ -125,7 +125,7 @@ export class DirSlotDriver implements SlotDriver {
   }
 
   /** A directory inside a slot, every component checked (no links), as a slot command error otherwise. */
-  private slotDir(op: string, slot: SlotName, rel: string): string {
+  private slotDir(op: SlotOperation, slot: SlotName, rel: string): string {
     try {
       return ensureSlotDir(join(this.root, slot), rel);
     } catch (err) {
@@ -134,7 +134,7 @@ export class DirSlotDriver implements SlotDriver {
     }
   }
 
-  private requireInstalled(op: string, slot: SlotName): void {
+  private requireInstalled(op: SlotOperation, slot: SlotName): void {
     if (!this.version(slot)) throw new SlotCommandError(op, `slot ${slot} has no installed system (run install first)`);
   }
 

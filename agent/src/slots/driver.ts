@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { Type, type Static } from '@sinclair/typebox';
-import type { Slot } from '@twinroot/protocol';
+import type { ErrorCode, Slot } from '@twinroot/protocol';
 import type { SlotStatus, SlotStatusSource } from './status.js';
 
 /** One health check's outcome (the `health-check --json` contract of grub-scripts). */
@@ -53,8 +53,24 @@ export interface SlotDriver extends SlotStatusSource {
   bootId(): string;
 }
 
+/** The slot operations (twinroot-slot's commands, and 'args' for arguments refused before any runs). */
+export type SlotOperation = 'args' | 'status' | 'install' | 'sync-config' | 'boot-config' | 'try' | 'commit' | 'rollback' | 'health-check';
+
+/** The task error code a failed slot operation reports. */
+export const SLOT_OPERATION_CODES: Record<SlotOperation, ErrorCode> = {
+  args: 'args_failed',
+  status: 'status_failed',
+  install: 'install_failed',
+  'sync-config': 'sync_config_failed',
+  'boot-config': 'boot_config_failed',
+  try: 'try_failed',
+  commit: 'commit_failed',
+  rollback: 'rollback_failed',
+  'health-check': 'health_check_failed',
+};
+
 export class SlotCommandError extends Error {
-  constructor(readonly operation: string, message: string) {
+  constructor(readonly operation: SlotOperation, message: string) {
     super(message);
     this.name = 'SlotCommandError';
   }

@@ -3,7 +3,7 @@ import { isAbsolute } from 'node:path';
 import type { Readable } from 'node:stream';
 import { execa } from 'execa';
 import { compile, parseVersion, type Slot } from '@twinroot/protocol';
-import { HealthReport, SlotCommandError, otherSlot, type InstallRequest, type SlotDriver } from './driver.js';
+import { HealthReport, SlotCommandError, otherSlot, type InstallRequest, type SlotDriver, type SlotOperation } from './driver.js';
 import { SlotStatus } from './status.js';
 import { feed } from './feed.js';
 
@@ -55,7 +55,7 @@ const MINUTE = 60_000;
 /** The real driver: grub-scripts' `twinroot-slot`, run as an argument array (never a shell). */
 export function lvmGrubDriver(command: string[], run: CommandRunner = execaRunner): SlotDriver {
   const [file, ...prefix] = command as [string, ...string[]];
-  async function call(operation: string, args: string[], timeoutMs: number, signal?: AbortSignal, okExitCodes = [0], input?: Readable) {
+  async function call(operation: SlotOperation, args: string[], timeoutMs: number, signal?: AbortSignal, okExitCodes = [0], input?: Readable) {
     const r = await run(file, [...prefix, ...args], { timeoutMs, ...(signal ? { signal } : {}), ...(input ? { input } : {}) });
     if (!okExitCodes.includes(r.exitCode)) {
       const reason = (r.stderr || r.stdout).trim().split('\n').pop() || `exit ${r.exitCode}`;
@@ -63,7 +63,7 @@ export function lvmGrubDriver(command: string[], run: CommandRunner = execaRunne
     }
     return r;
   }
-  function parse<T>(operation: string, text: string, check?: (v: unknown) => { ok: true; value: T } | { ok: false; error: string }): T {
+  function parse<T>(operation: SlotOperation, text: string, check?: (v: unknown) => { ok: true; value: T } | { ok: false; error: string }): T {
     let v: unknown;
     try {
       v = JSON.parse(text);

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import { SignatureError, verifyManifest, type Manifest } from '@twinroot/protocol';
+import { SignatureError, verifyManifest, type ErrorCode, type Manifest } from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { fetchLimited, LimitedFetchError } from '../backend/fetch-limited.js';
 import { fileSource, httpSource, type PayloadSource } from './payload-source.js';
@@ -10,7 +10,7 @@ const MAX_MANIFEST_BYTES = 1024 * 1024 * 128; // a manifest with a million chunk
 const MAX_SIG_BYTES = 1024;
 
 export class ManifestError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(readonly code: ErrorCode, message: string) {
     super(message);
     this.name = 'ManifestError';
   }

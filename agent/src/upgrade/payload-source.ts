@@ -1,10 +1,11 @@
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import got, { HTTPError, RequestError } from 'got';
+import type { ErrorCode } from '@twinroot/protocol';
 
 /** A failure worth retrying (connection dropped, 5xx) vs one that is not (404, bad data). */
 export class SourceError extends Error {
-  constructor(readonly code: string, message: string, readonly retryable: boolean) {
+  constructor(readonly code: ErrorCode, message: string, readonly retryable: boolean) {
     super(message);
     this.name = 'SourceError';
   }

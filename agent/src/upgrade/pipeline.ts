@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readdirSync, rmSync, statfsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KeyObject } from 'node:crypto';
-import type { TaskProgress, UpgradeMode } from '@twinroot/protocol';
+import { asErrorCode, type TaskProgress, type UpgradeMode } from '@twinroot/protocol';
 import { otherSlot } from '../slots/driver.js';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { AGENT_VERSION } from '../version.js';
@@ -142,7 +142,7 @@ async function runSteps(req: UpgradeRequest, deps: UpgradeDeps, run: UpgradeRun)
 }
 
 function finishedOutcome(rec: UpgradeRecord): UpgradeOutcome {
-  if (rec.state === 'failed' || rec.state === 'rolled-back') throw new UpgradeError(rec.error?.code ?? 'upgrade_failed', rec.error?.message ?? `upgrade ended in ${rec.state}`);
+  if (rec.state === 'failed' || rec.state === 'rolled-back') throw new UpgradeError(asErrorCode(rec.error?.code ?? 'upgrade_failed', 'upgrade_failed'), rec.error?.message ?? `upgrade ended in ${rec.state}`);
   return { state: rec.state, rebooting: false, detail: { version: rec.version, slot: rec.slot, state: rec.state, ...rec.detail } };
 }
 

@@ -1,4 +1,5 @@
-import type { TaskProgress } from '@twinroot/protocol';
+import { isErrorCode, type ErrorCode, type TaskProgress } from '@twinroot/protocol';
+import { SLOT_OPERATION_CODES, SlotCommandError } from '../slots/driver.js';
 import { PayloadError } from './download.js';
 import { ManifestError } from './manifest-fetch.js';
 import { UpgradeJournal, type RecordPatch, type UpgradeRecord } from './journal.js';
@@ -7,7 +8,7 @@ import { STEPS } from './states/index.js';
 import type { MachineDeps, PayloadPlan, StepContext } from './states/step.js';
 
 export class UpgradeError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(readonly code: ErrorCode, message: string) {
     super(message);
     this.name = 'UpgradeError';
   }
@@ -16,13 +17,13 @@ export class UpgradeError extends Error {
 /** A test's simulated crash (thrown from a hook) must look like the process dying. */
 export class SimulatedCrash extends Error {}
 
-/** The task error code of whatever a step threw. */
-export function errorCode(err: unknown): string {
+/** The task error code of whatever a step threw (a catalogued code, never a made-up one). */
+export function errorCode(err: unknown): ErrorCode {
   if (err instanceof UpgradeError || err instanceof PayloadError || err instanceof ManifestError) return err.code;
+  if (err instanceof SlotCommandError) return SLOT_OPERATION_CODES[err.operation];
   // Errors that carry their own task error code (e.g. the reboot command's `reboot_failed`).
   const own = (err as { code?: unknown } | null)?.code;
-  if (typeof own === 'string' && /^[a-z][a-z0-9_]{2,63}$/.test(own)) return own;
-  if (err && typeof err === 'object' && 'operation' in err) return `${String((err as { operation: string }).operation).replace(/-/g, '_')}_failed`;
+  if (typeof own === 'string' && isErrorCode(own)) return own;
   return 'upgrade_failed';
 }
 

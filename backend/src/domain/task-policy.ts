@@ -1,4 +1,4 @@
-import type { TaskType } from '@twinroot/protocol';
+import type { ErrorCode, TaskType } from '@twinroot/protocol';
 import { isTerminal, type TaskRecord } from './task-record.js';
 
 /**
@@ -40,7 +40,7 @@ export type DueDecision =
   | { action: 'publish'; kind: 'first' | 'republish' }
   | { action: 'resend' }
   | { action: 'wait'; until: number }
-  | { action: 'finish'; status: 'timed_out' | 'superseded'; error?: { code: string; message: string } }
+  | { action: 'finish'; status: 'timed_out' | 'superseded'; error?: { code: ErrorCode; message: string } }
   | { action: 'unindex' };
 
 const ms = (s: string | undefined) => (s ? Date.parse(s) : NaN);

@@ -21,6 +21,7 @@ export async function installOpenApi(app: FastifyInstance, version: string): Pro
         { name: 'releases', description: 'Operator: signed packages (upload or URL)' },
         { name: 'rollouts', description: 'Operator: staged gray rollouts' },
         { name: 'health', description: 'Health and metrics' },
+        { name: 'meta', description: 'The error catalogue' },
       ],
     },
   });

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { formatErrors } from '@twinroot/protocol';
+import { formatErrors, type ErrorCode } from '@twinroot/protocol';
 import { HttpError } from './errors.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
@@ -17,7 +17,7 @@ export function installValidation(app: FastifyInstance): void {
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const fn = (httpPart === 'body' ? strict : coercing).compile(schema as FastifySchema);
     return (data: unknown) => {
-      if (!fn(data)) return { error: new HttpError(400, httpPart === 'body' ? 'bad_body' : `bad_${httpPart ?? 'input'}`, `${httpPart}: ${formatErrors(fn.errors)}`) };
+      if (!fn(data)) return { error: new HttpError(400, BAD_PART_CODES[httpPart ?? ''] ?? 'bad_request', `${httpPart}: ${formatErrors(fn.errors)}`) };
       const unsafe = httpPart === 'body' ? unsafeIntegerPath(data) : null;
       if (unsafe !== null) return { error: new HttpError(400, 'bad_body', `body: ${unsafe || '(root)'}: integer beyond ±2^53 cannot be stored exactly`) };
       return { value: data };
@@ -26,10 +26,19 @@ export function installValidation(app: FastifyInstance): void {
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
-    const code = err instanceof HttpError ? err.code : status === 500 ? 'internal' : (err.code ?? 'error').toLowerCase();
+    const code: ErrorCode = err instanceof HttpError ? err.code : codeForStatus(status);
     const message = status === 500 ? 'internal error (see the backend log)' : err.message;
     return reply.code(status).send({ statusCode: status, error: httpReason(status), code, message });
   });
+}
+
+/** Which part of a request failed its schema. */
+const BAD_PART_CODES: Record<string, ErrorCode> = { body: 'bad_body', querystring: 'bad_querystring', params: 'bad_params', headers: 'bad_headers' };
+
+/** The catalogued code of an error Fastify (or a plugin) raised with only a status. */
+function codeForStatus(status: number): ErrorCode {
+  const known: Record<number, ErrorCode> = { 401: 'missing_credentials', 403: 'forbidden', 404: 'not_found', 413: 'too_large', 415: 'unsupported_media_type', 429: 'rate_limited' };
+  return known[status] ?? (status >= 500 ? 'internal' : 'bad_request');
 }
 
 function httpReason(status: number): string {

@@ -1,4 +1,4 @@
-import type { StageCounts } from '@twinroot/protocol';
+import { ROLLED_BACK_CODES, type ErrorCode, type StageCounts } from '@twinroot/protocol';
 import type { TaskRecord } from '../domain/task-record.js';
 
 /** Where one appliance is in a rollout. */
@@ -29,7 +29,6 @@ export interface TargetRecord {
 }
 
 /** Agent error codes that mean the new root was tried and the appliance went back by itself. */
-const ROLLED_BACK_CODES = new Set(['trial_boot_failed', 'health_check_failed']);
 
 type TaskFacts = Pick<TaskRecord, 'status' | 'error' | 'rolledBack'>;
 

@@ -1,3 +1,4 @@
+import type { ErrorCode } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import type { RegisterClaims, RegisterTokens } from '../auth/register-token.js';
 import type { RegisterTokenRecord } from '../store/store.js';
@@ -5,7 +6,7 @@ import type { ServiceContext } from './context.js';
 import { HttpError } from '../http/errors.js';
 
 /** Why a verified register token may not register (another) appliance, or null. Pure. */
-export function registerTokenRefusal(rec: RegisterTokenRecord | null): { code: string; message: string } | null {
+export function registerTokenRefusal(rec: RegisterTokenRecord | null): { code: ErrorCode; message: string } | null {
   if (!rec) return null;
   if (rec.revokedAt) return { code: 'register_token_revoked', message: `register token was revoked at ${rec.revokedAt}` };
   if (rec.maxUses !== undefined && rec.uses >= rec.maxUses) return { code: 'register_token_used_up', message: `register token has registered its ${rec.maxUses} appliance(s)` };
@@ -41,7 +42,7 @@ export class RegisterTokenService {
 
   /** Counts one registration against the token (conditional write: two at once never exceed maxUses). */
   async consume(claims: RegisterClaims): Promise<void> {
-    const seen: { refusal: { code: string; message: string } | null } = { refusal: null };
+    const seen: { refusal: { code: ErrorCode; message: string } | null } = { refusal: null };
     let first = await this.ctx.store.registerTokens.get(claims.tokenId);
     if (!first) {
       const at = iso(this.ctx.clock.now());

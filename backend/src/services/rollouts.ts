@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { compareVersions, type CreateRolloutRequest, type MaintenanceWindow, type RolloutPolicy } from '@twinroot/protocol';
+import { compareVersions, type CreateRolloutRequest, type ErrorCode, type MaintenanceWindow, type RolloutPolicy } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import { windowOpenAt } from '../rollouts/maintenance-window.js';
 import { planRollout } from '../rollouts/plan.js';
@@ -18,7 +18,7 @@ const CLAIM_GRACE_MS = 60_000;
 
 export class RolloutError extends Error {
   constructor(
-    readonly code: string,
+    readonly code: ErrorCode,
     message: string,
     readonly status = 400,
   ) {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { taskTopic, type TaskResult, type TaskStatus, type TaskType } from '@twinroot/protocol';
+import { taskTopic, type ErrorCode, type TaskResult, type TaskStatus, type TaskType } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import { DISPATCH_GRACE_S, nextDueAt, TASK_POLICIES } from '../domain/task-policy.js';
 import { applyResult, type ResultOutcome } from '../domain/task-result.js';
@@ -128,7 +128,7 @@ export class TaskService {
   }
 
   /** Moves a task to a final status (conditional), then supersedes older ones on success. */
-  async finish(task: StoredTask, status: TaskStatus, error?: { code: string; message: string }, extra: Partial<StoredTask> = {}): Promise<StoredTask | null> {
+  async finish(task: StoredTask, status: TaskStatus, error?: { code: ErrorCode; message: string }, extra: Partial<StoredTask> = {}): Promise<StoredTask | null> {
     const now = this.ctx.clock.now();
     const at = iso(now);
     const r = await this.ctx.store.tasks.mutate(

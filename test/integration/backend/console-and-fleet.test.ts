@@ -4,6 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestBackend } from '../../helpers/backend.js';
 import { call, heartbeatBody, registerFleet } from '../../helpers/operator-api.js';
+import { ERROR_CODES, isErrorCode } from '@twinroot/protocol';
 
 let backend: Awaited<ReturnType<typeof startTestBackend>>;
 const op = (m: string, p: string, json?: unknown) => call(backend.urls.http, m, p, { token: backend.operatorKey, json });
@@ -91,4 +92,22 @@ test('customers: PATCH sets the canary flag and the maintenance window, null rem
   assert.equal(r.body.canary, true);
   assert.equal((await op('GET', `/v1/customers/${id}`)).body.name, 'Patchable');
   assert.equal((await op('PATCH', '/v1/customers/00000000-0000-4000-8000-000000000000', { canary: false })).status, 404);
+});
+
+test('error catalogue: GET /v1/error-codes serves every code with its meaning; errors Fastify raises carry catalogued codes', async () => {
+  const r = await op('GET', '/v1/error-codes');
+  assert.equal(r.status, 200);
+  const items = r.body.items as Array<{ code: string; meaning: string; retryable: boolean; scope: string; httpStatus?: number }>;
+  assert.equal(items.length, ERROR_CODES.length);
+  const hc = items.find((e) => e.code === 'health_check_failed')!;
+  assert.deepEqual([hc.scope, hc.retryable, hc.meaning.includes('rolled back')], ['task', false, true]);
+  assert.equal(items.find((e) => e.code === 'bad_credentials')!.httpStatus, 401);
+  assert.equal((await call(backend.urls.http, 'GET', '/v1/error-codes')).status, 401);
+  // A body Fastify's parser refuses (not JSON) used to answer with Fastify's own code; now a catalogued one.
+  const res = await fetch(`${backend.urls.http}/v1/customers`, { method: 'POST', headers: { authorization: `Bearer ${backend.operatorKey}`, 'content-type': 'application/json' }, body: '{not json' });
+  const body = (await res.json()) as { code: string };
+  assert.equal(res.status, 400);
+  assert.ok(isErrorCode(body.code), `catalogued: ${body.code}`);
+  const media = await fetch(`${backend.urls.http}/v1/customers`, { method: 'POST', headers: { authorization: `Bearer ${backend.operatorKey}`, 'content-type': 'text/csv' }, body: 'a,b' });
+  assert.deepEqual([media.status, ((await media.json()) as { code: string }).code], [415, 'unsupported_media_type']);
 });

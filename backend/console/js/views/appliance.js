@@ -1,6 +1,7 @@
 import { api, download } from '../api.js';
 import { action, ago, badge, bar, bytes, h, replace, select, short, toast, when } from '../dom.js';
 import { customerNames } from './customers-cache.js';
+import { describeError, errorLabels } from './error-labels.js';
 
 function facts(a, customer) {
   const row = (k, v) => [h('dt', null, k), h('dd', null, v)];
@@ -27,7 +28,7 @@ function describeTask(t) {
   return t.taskType;
 }
 
-function timeline(tasks) {
+function timeline(tasks, labels) {
   if (tasks.length === 0) return h('p', { class: 'empty' }, 'No tasks yet.');
   return h(
     'ol',
@@ -37,10 +38,10 @@ function timeline(tasks) {
         'li',
         { class: 'task', 'data-task': t.taskId },
         h('div', { class: 'task-head' }, h('strong', null, describeTask(t)), badge(t.status), h('span', { class: 'hint' }, `by ${t.createdBy} · ${when(t.createdAt)} · ${short(t.taskId)}`)),
-        t.progress && !['succeeded', 'failed', 'expired', 'cancelled'].includes(t.status)
+        t.progress && !['succeeded', 'failed', 'timed_out', 'superseded', 'cancelled'].includes(t.status)
           ? bar([{ n: t.progress.percent ?? 0, cls: 'busy', label: t.progress.phase }], 100, `${t.progress.phase ?? ''} ${t.progress.percent ?? ''}${t.progress.percent !== undefined ? '%' : ''}`)
           : null,
-        t.error ? h('p', { class: 'error' }, `${t.error.code}: ${t.error.message}`) : null,
+        t.error ? h('p', { class: 'error' }, describeError(labels, t.error)) : null,
         t.rolledBack ? h('p', { class: 'warn-text' }, `rolled back to ${t.rolledBack.toVersion} at ${when(t.rolledBack.at)}`) : null,
         h(
           'ul',
@@ -127,7 +128,7 @@ export function applianceView(id) {
       const changed = rels.items.map((r) => r.releaseId).join() !== releases.map((r) => r.releaseId).join();
       releases = rels.items;
       if (changed || actions.childElementCount === 0) renderActions();
-      replace(tasks, timeline(list.items));
+      replace(tasks, timeline(list.items, await errorLabels()));
       replace(
         logs,
         bundles.items.length === 0
