@@ -1,4 +1,4 @@
-import { ROLLED_BACK_CODES, type ErrorCode, type StageCounts } from '@twinroot/protocol';
+import { ROLLED_BACK_CODES, type StageCounts } from '@twinroot/protocol';
 import type { TaskRecord } from '../domain/task-record.js';
 
 /** Where one appliance is in a rollout. */
