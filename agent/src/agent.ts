@@ -126,7 +126,7 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
     })();
   // Tell the backend at once what runs now (it verifies upgrades and learns of rollbacks from
   // heartbeats), unless this boot is about to end in a reboot.
-  if (bootCheck !== 'await-reboot' && bootCheck !== 'rolled-back') reportHeartbeat('at start');
+  if (bootCheck !== 'await_reboot' && bootCheck !== 'rolled_back') reportHeartbeat('at start');
   const resumed = dispatcher.resumeInbox();
   if (resumed > 0) log.info({ resumed }, 'resumed unfinished tasks');
 

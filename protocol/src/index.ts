@@ -14,3 +14,4 @@ export * from './signature.js';
 export * from './rollout-api.js';
 export * from './service-manifest.js';
 export * from './errors.js';
+export * from './upgrade-vocabulary.js';

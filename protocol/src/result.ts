@@ -40,6 +40,8 @@ const base = {
   at: Type.Optional(Type.String({ format: 'date-time', maxLength: 64 })),
   /** Monotonic per task on the agent: a result with a lower seq than one already stored is stale. */
   seq: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** The wire protocol the agent speaks (absent: 1). See PROTOCOL_VERSION. */
+  protocolVersion: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000 })),
 };
 
 /** `failed` and `rejected` must say why; the other statuses may not carry an error. */

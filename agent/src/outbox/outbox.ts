@@ -1,6 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TaskResult } from '@twinroot/protocol';
+import { PROTOCOL_VERSION, type TaskResult } from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
 import { nextDelayMs } from './backoff.js';
 
@@ -72,7 +72,7 @@ export class Outbox {
   /** Persists a result; resolves once it is on disk (not once it is delivered). */
   add(taskId: string, result: TaskResult): OutboxEntry {
     this.seq += 1;
-    const entry: OutboxEntry = { seq: this.seq, taskId, result: { ...result, seq: this.seq, at: result.at ?? new Date().toISOString() } };
+    const entry: OutboxEntry = { seq: this.seq, taskId, result: { ...result, seq: this.seq, at: result.at ?? new Date().toISOString(), protocolVersion: PROTOCOL_VERSION } };
     writeFileAtomic(join(this.dir, `${String(this.seq).padStart(12, '0')}.json`), JSON.stringify(entry));
     writeFileAtomic(this.highWater, `${this.seq}\n`);
     if (!this.backingOff) this.wake?.();

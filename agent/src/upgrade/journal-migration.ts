@@ -1,5 +1,5 @@
 import { Type, type Static } from '@sinclair/typebox';
-import { compile, Id, Slot, Timestamp, UPGRADE_MODES, Version } from '@twinroot/protocol';
+import { compile, fromProtocol1, Id, Slot, Timestamp, UPGRADE_MODES, Version, type UpgradeState } from '@twinroot/protocol';
 import { UPGRADE_STATES } from './machine.js';
 
 /** The journal's format today. Version 1 (agents ≤ 0.9) had no `formatVersion` and kept the trial in pending-boot.json. */
@@ -30,13 +30,16 @@ export const UpgradeRecord = Type.Object({
 export type UpgradeRecord = Static<typeof UpgradeRecord>;
 export const validateRecord = compile(UpgradeRecord);
 
+/** Format 1 spelt its states in kebab-case (protocol 1). */
+const STATES_V1 = ['idle', 'downloading', 'verified', 'installing', 'boot-configured', 'rebooting', 'trial', 'committed', 'rolling-back', 'rolled-back', 'failed'] as const;
+
 const RecordV1 = Type.Object({
   taskId: Id,
   version: Version,
   location: Type.String({ minLength: 1, maxLength: 4096 }),
   mode: Type.Union(UPGRADE_MODES.map((m) => Type.Literal(m))),
   allowDowngrade: Type.Boolean(),
-  state: Type.Union(UPGRADE_STATES.map((s) => Type.Literal(s))),
+  state: Type.Union(STATES_V1.map((s) => Type.Literal(s))),
   slot: Type.Union([Slot, Type.Null()]),
   payloadSha256: Type.Union([Type.String(), Type.Null()]),
   error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
@@ -67,7 +70,7 @@ export function migrateJournal(raw: unknown, rawPending: unknown): UpgradeRecord
   if (current.ok) return current.value;
   const v1 = validateV1(raw);
   const pending = validatePending(rawPending);
-  const old = v1.ok ? v1.value : null;
+  const old = v1.ok ? { ...v1.value, state: fromProtocol1(v1.value.state) as UpgradeState, history: v1.value.history.map((h) => ({ ...h, state: fromProtocol1(h.state) })) } : null;
   const trial = pending.ok ? pending.value : null;
   if (trial && (!old || old.taskId !== trial.taskId || old.state === 'rebooting')) {
     const base = old && old.taskId === trial.taskId ? old : null;

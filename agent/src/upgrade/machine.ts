@@ -1,32 +1,31 @@
-import type { UpgradeMode } from '@twinroot/protocol';
+import type { UpgradeMode, UpgradeState } from '@twinroot/protocol';
 
 /**
  * The upgrade flow as an explicit state machine (pure). The runner persists each state before
  * the state's step runs, so after a crash, a power cut or the reboot the same machine resumes
  * from the recorded state — the post-reboot half (trial, commit, fallback) included.
  *
- *   idle → downloading → verified → installing → boot-configured → rebooting → trial
- *        → committed | rolling-back → rolled-back;   any state before the switch → failed
+ *   idle → downloading → verified → installing → boot_configured → rebooting → trial
+ *        → committed | rolling_back → rolled_back;   any state before the switch → failed
  *
- * `download` mode stops at verified, `install` at boot-configured; `install-reboot` ends in
- * committed or rolled-back.
+ * `download` mode stops at verified, `install` at boot_configured; `install-reboot` ends in
+ * committed or rolled_back.
  */
-export const UPGRADE_STATES = ['idle', 'downloading', 'verified', 'installing', 'boot-configured', 'rebooting', 'trial', 'committed', 'rolling-back', 'rolled-back', 'failed'] as const;
-export type UpgradeState = (typeof UPGRADE_STATES)[number];
+export { UPGRADE_STATES, type UpgradeState } from '@twinroot/protocol';
 
 const TRANSITIONS: Record<UpgradeState, readonly UpgradeState[]> = {
   idle: ['downloading', 'failed'],
   downloading: ['verified', 'failed'],
   verified: ['installing', 'failed'],
-  installing: ['boot-configured', 'failed'],
-  'boot-configured': ['rebooting', 'failed'],
+  installing: ['boot_configured', 'failed'],
+  'boot_configured': ['rebooting', 'failed'],
   // committed straight from rebooting: the agent stopped between the commit and its record;
-  // rolled-back: the trial slot never came up and GRUB fell back.
-  rebooting: ['trial', 'committed', 'rolled-back', 'failed'],
-  trial: ['committed', 'rolling-back', 'rolled-back'],
-  'rolling-back': ['rolled-back'],
+  // rolled_back: the trial slot never came up and GRUB fell back.
+  rebooting: ['trial', 'committed', 'rolled_back', 'failed'],
+  trial: ['committed', 'rolling_back', 'rolled_back'],
+  'rolling_back': ['rolled_back'],
   committed: [],
-  'rolled-back': [],
+  'rolled_back': [],
   failed: [],
 };
 
@@ -34,15 +33,15 @@ export function canTransition(from: UpgradeState, to: UpgradeState): boolean {
   return TRANSITIONS[from].includes(to);
 }
 
-export const TERMINAL_STATES: readonly UpgradeState[] = ['committed', 'rolled-back', 'failed'];
+export const TERMINAL_STATES: readonly UpgradeState[] = ['committed', 'rolled_back', 'failed'];
 
 /** States after the boot switch was armed: only the boot check (after the reboot) moves them on. */
-export const AFTER_SWITCH_STATES: readonly UpgradeState[] = ['rebooting', 'trial', 'rolling-back'];
+export const AFTER_SWITCH_STATES: readonly UpgradeState[] = ['rebooting', 'trial', 'rolling_back'];
 
 /** Where each mode's task is finished. */
 export const FINAL_STATE_OF_MODE: Record<UpgradeMode, UpgradeState> = {
   download: 'verified',
-  install: 'boot-configured',
+  install: 'boot_configured',
   'install-reboot': 'committed',
 };
 
@@ -64,8 +63,8 @@ export const RESUME_LIMIT = 3;
  * because the trial was never committed.
  */
 export function stateAfterResumeLimit(state: UpgradeState): UpgradeState {
-  if (state === 'trial') return 'rolling-back';
-  if (state === 'rolling-back') return 'rolled-back';
+  if (state === 'trial') return 'rolling_back';
+  if (state === 'rolling_back') return 'rolled_back';
   return 'failed';
 }
 
@@ -82,8 +81,8 @@ export function startingState(previous: { state: UpgradeState; version: string; 
     case 'verified':
     case 'installing':
       return 'verified';
-    case 'boot-configured':
-      return 'boot-configured';
+    case 'boot_configured':
+      return 'boot_configured';
     default:
       return 'idle';
   }

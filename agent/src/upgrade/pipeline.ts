@@ -119,7 +119,7 @@ async function runSteps(req: UpgradeRequest, deps: UpgradeDeps, run: UpgradeRun)
   else {
     let start = startingState(previous, { version: m.version, payloadSha256: m.payload.sha256 });
     const target = otherSlot(status.bootedSlot);
-    if (start === 'boot-configured' && !(status.slots[target].version === m.version && (status.slots[target] as { bootable?: boolean }).bootable !== false)) start = 'verified';
+    if (start === 'boot_configured' && !(status.slots[target].version === m.version && (status.slots[target] as { bootable?: boolean }).bootable !== false)) start = 'verified';
     if (start === 'verified' && !new PayloadDownload({ manifest: m, source, dir, pool: deps.pool }).complete) start = 'downloading';
     removeOtherDownloads(deps.downloadRoot, req.version);
     ensureDir(dir);
@@ -142,7 +142,7 @@ async function runSteps(req: UpgradeRequest, deps: UpgradeDeps, run: UpgradeRun)
 }
 
 function finishedOutcome(rec: UpgradeRecord): UpgradeOutcome {
-  if (rec.state === 'failed' || rec.state === 'rolled-back') throw new UpgradeError(asErrorCode(rec.error?.code ?? 'upgrade_failed', 'upgrade_failed'), rec.error?.message ?? `upgrade ended in ${rec.state}`);
+  if (rec.state === 'failed' || rec.state === 'rolled_back') throw new UpgradeError(asErrorCode(rec.error?.code ?? 'upgrade_failed', 'upgrade_failed'), rec.error?.message ?? `upgrade ended in ${rec.state}`);
   return { state: rec.state, rebooting: false, detail: { version: rec.version, slot: rec.slot, state: rec.state, ...rec.detail } };
 }
 

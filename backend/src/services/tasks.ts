@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { resultInProtocol2 } from '../domain/wire-compat.js';
 import { taskTopic, type ErrorCode, type TaskResult, type TaskStatus, type TaskType } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import { DISPATCH_GRACE_S, nextDueAt, TASK_POLICIES } from '../domain/task-policy.js';
@@ -165,7 +166,8 @@ export class TaskService {
   }
 
   /** Applies an appliance's result to its own task. Idempotent. */
-  async applyResult(task: StoredTask, result: TaskResult): Promise<{ outcome: ResultOutcome; task: StoredTask }> {
+  async applyResult(task: StoredTask, received: TaskResult): Promise<{ outcome: ResultOutcome; task: StoredTask }> {
+    const result = resultInProtocol2(received);
     let outcome: ResultOutcome = { kind: 'ignore', reason: 'no change' };
     const now = this.ctx.clock.now();
     const at = iso(now);

@@ -41,13 +41,13 @@ async function arrangeTrial(a: TestAgent, taskId: string, version: string, file:
   await d.tryBoot(slot);
   const at = new Date().toISOString();
   if (legacy) {
-    const v1 = { taskId, version, location: 'https://example.invalid/manifest.json', mode: 'install-reboot', allowDowngrade: false, state: 'rebooting', slot, payloadSha256: 'a'.repeat(64), error: null, history: [{ state: 'boot-configured', at }, { state: 'rebooting', at }], updatedAt: at };
+    const v1 = { taskId, version, location: 'https://example.invalid/manifest.json', mode: 'install-reboot', allowDowngrade: false, state: 'rebooting', slot, payloadSha256: 'a'.repeat(64), error: null, history: [{ state: 'boot_configured', at }, { state: 'rebooting', at }], updatedAt: at };
     writeFileSync(join(a.config.stateDir, 'upgrade.json'), JSON.stringify(v1));
     writeFileSync(join(a.config.stateDir, 'pending-boot.json'), JSON.stringify({ taskId, slot, version, bootId: d.bootId(), arrangedAt: at }));
     return slot;
   }
   const j = new UpgradeJournal(a.config.stateDir);
-  const rec = j.begin({ taskId, version, location: 'https://example.invalid/manifest.json', mode: 'install-reboot', allowDowngrade: false, state: 'boot-configured', slot, payloadSha256: 'a'.repeat(64) });
+  const rec = j.begin({ taskId, version, location: 'https://example.invalid/manifest.json', mode: 'install-reboot', allowDowngrade: false, state: 'boot_configured', slot, payloadSha256: 'a'.repeat(64) });
   j.transition(rec, 'rebooting', { bootId: d.bootId() });
   return slot;
 }
@@ -69,7 +69,7 @@ test('a healthy trial boot commits and reports the task succeeded', async () => 
     assert.deepEqual([s.bootedSlot, s.committedSlot, s.trial], [slot, slot, false]);
     await waitFor('up-ok result', () => resultOf('up-ok')?.status === 'succeeded');
     assert.deepEqual(resultOf('up-ok')!.detail, { slot, version: '2.0.0', committed: true, checks: 1 });
-    assert.deepEqual(new UpgradeJournal(a.config.stateDir).read()!.history.map((h) => h.state), ['boot-configured', 'rebooting', 'trial', 'committed']);
+    assert.deepEqual(new UpgradeJournal(a.config.stateDir).read()!.history.map((h) => h.state), ['boot_configured', 'rebooting', 'trial', 'committed']);
     assert.equal(reboots, 0);
   } finally {
     await a.stop();
@@ -98,7 +98,7 @@ test('an unhealthy trial rolls back, reboots, and reports health_check_failed', 
     const bad = payload({ 'etc/twinroot/health.d/50-app': { text: '#!/bin/sh\necho "app did not start"\nexit 1\n', mode: 0o755 } });
     const slot = await arrangeTrial(a, 'up-bad', '3.0.0', bad);
     await a.restart();
-    assert.equal(a.agent.bootCheck, 'rolled-back');
+    assert.equal(a.agent.bootCheck, 'rolled_back');
     assert.equal(reboots, 1);
     await waitFor('up-bad result', () => resultOf('up-bad')?.status === 'failed');
     const r = resultOf('up-bad')!;
@@ -124,7 +124,7 @@ test('a trial slot that never came up (panic, power cut) is reported as trial_bo
     d.boot();
     assert.equal((await d.status()).bootedSlot, slot);
     await a.restart();
-    assert.equal(a.agent.bootCheck, 'report-fallback');
+    assert.equal(a.agent.bootCheck, 'report_fallback');
     await waitFor('up-panic result', () => resultOf('up-panic')?.status === 'failed');
     assert.equal(resultOf('up-panic')!.error!.code, 'trial_boot_failed');
     assert.match(resultOf('up-panic')!.error!.message, /slot B \(version 4\.0\.0\) did not come up; the appliance is back on committed slot A/);

@@ -85,6 +85,22 @@ test('results: in order, duplicate, out of order and stale results; final states
   assert.equal(rt?.error?.code, 'unsupported_task_type');
 });
 
+test('protocol 1 and 2 results both land, stored in protocol 2\'s spelling (one release of compatibility)', async () => {
+  const mk = async () => (await op('POST', `/v1/appliances/${fleet.appliances[1]!.applianceId}/tasks`, { taskType: 'collectLogs', body: { uploadUrl: 'http://127.0.0.1:9/upload/y' } })).body.taskId as string;
+  const old = await mk();
+  // An agent of protocol 1 (no protocolVersion) spelt the upgrade's phases and states in kebab-case.
+  await result(1, old, { status: 'running', seq: 1, progress: { phase: 'sync-config' } });
+  assert.equal((await task(old))?.progress?.phase, 'sync_config');
+  await result(1, old, { status: 'succeeded', seq: 2, detail: { state: 'boot-configured', slot: 'B' } });
+  assert.deepEqual((await task(old))?.detail, { state: 'boot_configured', slot: 'B' });
+  const current = await mk();
+  await result(1, current, { status: 'running', seq: 1, protocolVersion: 2, progress: { phase: 'boot_config' } });
+  assert.equal((await task(current))?.progress?.phase, 'boot_config');
+  // Protocol 2 values are never rewritten, even ones that look like protocol 1's.
+  await result(1, current, { status: 'succeeded', seq: 2, protocolVersion: 2, detail: { state: 'my-own-state' } });
+  assert.deepEqual((await task(current))?.detail, { state: 'my-own-state' });
+});
+
 test('heartbeat tasks every 5 minutes; silent for 15 minutes → disconnected; a heartbeat brings it back', async () => {
   const a = fleet.appliances[2]!;
   const hbTasks = async () => (await backend.data.tasksOfType(a.applianceId, 'heartbeat', 'after', '2000-01-01T00:00:00.000Z')).sort((x, y) => x.createdAt.localeCompare(y.createdAt));

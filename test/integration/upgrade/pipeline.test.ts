@@ -184,9 +184,9 @@ test('install-reboot: download with overlapped install, reboot into the trial, c
   const out = await runUpgrade(request('u-1'), a.deps(), { progress: (p) => p.phase && phases.add(p.phase) });
   assert.equal(out.rebooting, true);
   assert.equal(a.reboots, 1);
-  assert.deepEqual([...phases], ['manifest', 'downloading', 'installing', 'sync-config', 'boot-config', 'try', 'rebooting']);
+  assert.deepEqual([...phases], ['manifest', 'downloading', 'installing', 'sync_config', 'boot_config', 'try', 'rebooting']);
   const j = new UpgradeJournal(a.stateDir);
-  assert.deepEqual(j.read()!.history.map((h) => h.state), ['idle', 'downloading', 'verified', 'installing', 'boot-configured', 'rebooting']);
+  assert.deepEqual(j.read()!.history.map((h) => h.state), ['idle', 'downloading', 'verified', 'installing', 'boot_configured', 'rebooting']);
   assert.equal(readFileSync(join(a.dir, 'slots/B/usr/bin/marker'), 'utf8'), '2.0.0\n');
   assert.equal(existsSync(join(a.dir, 'downloads/2.0.0/payload')), false, 'the payload is removed once the slot is ready');
   const { outcome, results } = await bootAndCheck(a);
@@ -216,17 +216,17 @@ test('an unhealthy new slot is rolled back and the journal says so', async () =>
     const a = appliance();
     await runUpgrade({ ...request('u-bad', { version: '2.1.0' }), location: srv.manifestUrl }, a.deps());
     const { outcome, results } = await bootAndCheck(a);
-    assert.equal(outcome, 'rolled-back');
+    assert.equal(outcome, 'rolled_back');
     assert.equal(results.at(-1)!.error!.code, 'health_check_failed');
     const rec = new UpgradeJournal(a.stateDir).read()!;
-    assert.equal(rec.state, 'rolled-back');
-    assert.deepEqual(rec.history.map((h) => h.state).slice(-3), ['trial', 'rolling-back', 'rolled-back']);
+    assert.equal(rec.state, 'rolled_back');
+    assert.deepEqual(rec.history.map((h) => h.state).slice(-3), ['trial', 'rolling_back', 'rolled_back']);
   } finally {
     await srv.stop();
   }
 });
 
-const CRASH_STATES: UpgradeState[] = ['downloading', 'verified', 'installing', 'boot-configured', 'rebooting'];
+const CRASH_STATES: UpgradeState[] = ['downloading', 'verified', 'installing', 'boot_configured', 'rebooting'];
 
 for (const crashAt of CRASH_STATES) {
   test(`a crash right after entering "${crashAt}" resumes and completes`, async () => {
@@ -264,7 +264,7 @@ test('a crash in the trial (before the health check finished) is settled by the 
 /** Throws a simulated crash every time `state`'s step is about to run: a step that kills the agent. */
 const crashLoopIn = (state: UpgradeState) => ({ beforeStep: (s: UpgradeState) => { if (s === state) throw new SimulatedCrash(`the agent dies in ${s}`); } });
 
-test('after the reboot: a crash right after entering "trial", "committed" or "rolling-back" resumes and settles', async () => {
+test('after the reboot: a crash right after entering "trial", "committed" or "rolling_back" resumes and settles', async () => {
   // trial: the next start health-checks and commits.
   const a = appliance();
   await runUpgrade(request('p-trial'), a.deps());
@@ -278,14 +278,14 @@ test('after the reboot: a crash right after entering "trial", "committed" or "ro
   assert.equal((await bootAndCheck(b, {}, false)).outcome, 'nothing');
   const out = await runUpgrade(request('p-commit'), b.deps());
   assert.deepEqual([out.state, out.detail.committed, out.detail.slot], ['committed', true, 'B']);
-  // rolling-back: the next start finishes the rollback and reboots into the committed slot.
+  // rolling_back: the next start finishes the rollback and reboots into the committed slot.
   const bad = await unhealthyPackage('2.2.0');
   try {
     const c = appliance();
     await runUpgrade({ ...request('p-rb', { version: '2.2.0' }), location: bad.manifestUrl }, c.deps());
-    await assert.rejects(bootAndCheck(c, { afterTransition: (s) => { if (s === 'rolling-back') throw new SimulatedCrash('power cut'); } }), SimulatedCrash);
+    await assert.rejects(bootAndCheck(c, { afterTransition: (s) => { if (s === 'rolling_back') throw new SimulatedCrash('power cut'); } }), SimulatedCrash);
     const { outcome, results } = await bootAndCheck(c, {}, false);
-    assert.equal(outcome, 'rolled-back');
+    assert.equal(outcome, 'rolled_back');
     assert.equal(results.at(-1)!.error!.code, 'health_check_failed');
     c.driver.boot();
     const s = await c.driver.status();
@@ -330,10 +330,10 @@ test('crash-loop guard in the trial: a health check that kills the agent every t
   for (let resume = 1; resume <= 3; resume++) await assert.rejects(bootAndCheck(a, loop, false), SimulatedCrash);
   assert.equal(new UpgradeJournal(a.stateDir).read()!.resumes, 3);
   const { outcome, results } = await bootAndCheck(a, loop, false);
-  assert.equal(outcome, 'rolled-back');
+  assert.equal(outcome, 'rolled_back');
   assert.equal(a.reboots, 2, 'the upgrade\'s reboot, then the one back to the committed slot');
   assert.equal(results.at(-1)!.error!.code, 'trial_crash_loop');
-  assert.deepEqual(new UpgradeJournal(a.stateDir).read()!.history.map((h) => h.state).slice(-4), ['rebooting', 'trial', 'rolling-back', 'rolled-back']);
+  assert.deepEqual(new UpgradeJournal(a.stateDir).read()!.history.map((h) => h.state).slice(-4), ['rebooting', 'trial', 'rolling_back', 'rolled_back']);
   a.driver.boot();
   const s = await a.driver.status();
   assert.deepEqual([s.bootedSlot, s.committedSlot], ['A', 'A']);
@@ -348,14 +348,14 @@ test('download ahead, then install, then install-reboot: each reuses what the on
   const sent = server.payloadBytesSent();
   assert.equal(sent, pkg.manifest.payload.size);
   const i = await runUpgrade(request('m-inst', { mode: 'install' }), a.deps());
-  assert.equal(i.state, 'boot-configured');
+  assert.equal(i.state, 'boot_configured');
   assert.equal(server.payloadBytesSent(), sent, 'install used the downloaded payload');
   assert.equal((await a.driver.status()).slots.B.version, '2.0.0');
   assert.equal((await a.driver.status()).nextBoot ?? null, null, 'install mode does not arrange a reboot');
   const r = await runUpgrade(request('m-reboot'), a.deps());
   assert.equal(r.rebooting, true);
   assert.equal(server.payloadBytesSent(), sent);
-  assert.deepEqual(new UpgradeJournal(a.stateDir).read()!.history.map((h) => h.state), ['boot-configured', 'rebooting']);
+  assert.deepEqual(new UpgradeJournal(a.stateDir).read()!.history.map((h) => h.state), ['boot_configured', 'rebooting']);
   assert.equal((await bootAndCheck(a)).outcome, 'committed');
 });
 

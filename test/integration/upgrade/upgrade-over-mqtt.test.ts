@@ -102,7 +102,7 @@ test('CLI: twinroot download, then a console-less twinroot upgrade from the file
   assert.equal(bad.code, 2);
   const up = await twinroot(['--config', config, 'upgrade', '--manifest', join(dest, 'manifest.json'), '--mode', 'install']);
   assert.equal(up.code, 0, up.err);
-  assert.equal(up.out.trim(), '2.0.0: boot-configured (slot B)');
+  assert.equal(up.out.trim(), '2.0.0: boot_configured (slot B)');
   assert.equal(readFileSync(join(dir, 'slots/B/etc/twinroot/version'), 'utf8'), '2.0.0\n');
   const again = await twinroot(['--config', config, 'upgrade', '--manifest', join(dest, 'manifest.json'), '--mode', 'install-reboot']);
   assert.equal(again.code, 0, again.err);

@@ -24,6 +24,10 @@ test('a format-1 journal before the switch keeps its state (no boot armed yet)',
     const rec = migrateJournal(v1(state), null)!;
     assert.deepEqual([rec.state, rec.bootId, rec.formatVersion], [state, null, JOURNAL_FORMAT], state);
   }
+  // Format 1 spelt states in kebab-case; format 2 uses the protocol's snake_case.
+  const kebab = migrateJournal(v1('boot-configured'), null)!;
+  assert.deepEqual([kebab.state, kebab.history.at(-1)!.state], ['boot_configured', 'boot_configured']);
+  assert.equal(migrateJournal(v1('rolled-back'), null)!.state, 'rolled_back');
 });
 
 test('a pending-boot record alone (its journal lost or another task\'s) is still finished', () => {

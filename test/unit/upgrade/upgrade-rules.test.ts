@@ -5,12 +5,12 @@ import { canTransition, cpuFlags, cpuLevelOf, isFinished, missingForLevel, prech
 import type { Manifest } from '@twinroot/protocol';
 
 test('the state machine only moves forward, and every state can fail until the switch', () => {
-  const path = ['idle', 'downloading', 'verified', 'installing', 'boot-configured', 'rebooting', 'trial', 'committed'] as const;
+  const path = ['idle', 'downloading', 'verified', 'installing', 'boot_configured', 'rebooting', 'trial', 'committed'] as const;
   for (let i = 0; i + 1 < path.length; i++) assert.ok(canTransition(path[i]!, path[i + 1]!), `${path[i]} → ${path[i + 1]}`);
-  assert.ok(canTransition('trial', 'rolling-back') && canTransition('rolling-back', 'rolled-back'));
-  assert.ok(canTransition('rebooting', 'rolled-back'), 'GRUB fell back: the trial never ran');
-  for (const s of ['idle', 'downloading', 'verified', 'installing', 'boot-configured', 'rebooting'] as const) assert.ok(canTransition(s, 'failed'), s);
-  for (const s of ['committed', 'rolled-back', 'failed'] as const) for (const t of UPGRADE_STATES) assert.equal(canTransition(s, t), false, `${s} is final`);
+  assert.ok(canTransition('trial', 'rolling_back') && canTransition('rolling_back', 'rolled_back'));
+  assert.ok(canTransition('rebooting', 'rolled_back'), 'GRUB fell back: the trial never ran');
+  for (const s of ['idle', 'downloading', 'verified', 'installing', 'boot_configured', 'rebooting'] as const) assert.ok(canTransition(s, 'failed'), s);
+  for (const s of ['committed', 'rolled_back', 'failed'] as const) for (const t of UPGRADE_STATES) assert.equal(canTransition(s, t), false, `${s} is final`);
   assert.equal(canTransition('verified', 'downloading'), false);
   assert.equal(canTransition('trial', 'failed'), false, 'a trial ends in commit or rollback, never just "failed"');
 });
@@ -21,8 +21,8 @@ test('where each mode is finished, and where the crash-loop guard sends a state'
     ['downloading', 'install-reboot', false],
     ['verified', 'download', true],
     ['verified', 'install', false],
-    ['boot-configured', 'install', true],
-    ['boot-configured', 'install-reboot', false],
+    ['boot_configured', 'install', true],
+    ['boot_configured', 'install-reboot', false],
     ['rebooting', 'install-reboot', false],
     ['trial', 'install-reboot', false],
     ['committed', 'install-reboot', true],
@@ -30,9 +30,9 @@ test('where each mode is finished, and where the crash-loop guard sends a state'
   ];
   for (const [state, mode, done] of table) assert.equal(isFinished(state, mode), done, `${state}/${mode}`);
   // Before the switch the upgrade fails; in the trial it rolls back; a crash-looping rollback just reboots.
-  for (const s of ['idle', 'downloading', 'verified', 'installing', 'boot-configured', 'rebooting'] as const) assert.equal(stateAfterResumeLimit(s), 'failed', s);
-  assert.equal(stateAfterResumeLimit('trial'), 'rolling-back');
-  assert.equal(stateAfterResumeLimit('rolling-back'), 'rolled-back');
+  for (const s of ['idle', 'downloading', 'verified', 'installing', 'boot_configured', 'rebooting'] as const) assert.equal(stateAfterResumeLimit(s), 'failed', s);
+  assert.equal(stateAfterResumeLimit('trial'), 'rolling_back');
+  assert.equal(stateAfterResumeLimit('rolling_back'), 'rolled_back');
   for (const s of UPGRADE_STATES) if (!isFinished(s, 'install-reboot')) assert.ok(canTransition(s, stateAfterResumeLimit(s)), `the guard's transition from ${s} exists`);
   assert.equal(RESUME_LIMIT, 3);
 });
@@ -44,7 +44,7 @@ test('a new task reuses an earlier task\'s download or install only for the same
   assert.equal(startingState(prev('verified'), next), 'verified');
   assert.equal(startingState(prev('installing'), next), 'verified');
   assert.equal(startingState(prev('downloading'), next), 'downloading');
-  assert.equal(startingState(prev('boot-configured'), next), 'boot-configured');
+  assert.equal(startingState(prev('boot_configured'), next), 'boot_configured');
   assert.equal(startingState(prev('failed'), next), 'idle');
   assert.equal(startingState(prev('committed'), next), 'idle');
   assert.equal(startingState({ ...prev('verified'), payloadSha256: 'b'.repeat(64) }, next), 'idle', 're-signed release with another payload');

@@ -6,7 +6,7 @@ import { rollingBack } from './rolling-back.js';
 import type { Step } from './step.js';
 import { trial } from './trial.js';
 
-type RunnableState = Exclude<UpgradeState, 'committed' | 'rolled-back' | 'failed'>;
+type RunnableState = Exclude<UpgradeState, 'committed' | 'rolled_back' | 'failed'>;
 
 /** Each non-terminal state's one step. */
 export const STEPS: Record<RunnableState, Step> = {
@@ -14,8 +14,8 @@ export const STEPS: Record<RunnableState, Step> = {
   downloading,
   verified,
   installing,
-  'boot-configured': bootConfigured,
+  boot_configured: bootConfigured,
   rebooting,
   trial,
-  'rolling-back': rollingBack,
+  rolling_back: rollingBack,
 };

@@ -6,7 +6,7 @@ import { needPayload, targetSlot, type Step, type StepResult } from './step.js';
 export const verified: Step = async (): Promise<StepResult> => ({ to: 'installing' });
 
 /**
- * installing → boot-configured: the rootfs into the inactive slot (the overlapped extraction
+ * installing → boot_configured: the rootfs into the inactive slot (the overlapped extraction
  * started while downloading, or from the verified file after a resume), then the configuration
  * sync and the slot's boot entry. Every part is idempotent: a resume repeats it whole.
  */
@@ -17,9 +17,9 @@ export const installing: Step = async (ctx): Promise<StepResult> => {
   ctx.progress({ phase: 'installing' });
   if (ctx.carry.install) await ctx.carry.install;
   else await driver.install({ slot, payloadFile: join(dir, PAYLOAD_FILE), compression: m.payload.compression, version: m.version, ...(ctx.signal ? { signal: ctx.signal } : {}) });
-  ctx.progress({ phase: 'sync-config' });
+  ctx.progress({ phase: 'sync_config' });
   await driver.syncConfig(slot);
-  ctx.progress({ phase: 'boot-config' });
+  ctx.progress({ phase: 'boot_config' });
   await driver.bootConfig(slot);
-  return { to: 'boot-configured' };
+  return { to: 'boot_configured' };
 };

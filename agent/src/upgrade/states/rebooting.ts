@@ -4,7 +4,7 @@ import { PAYLOAD_FILE } from '../download.js';
 import { targetSlot, type Step, type StepResult } from './step.js';
 
 /**
- * boot-configured → rebooting: the next boot (once) is the new slot; any boot after it returns
+ * boot_configured → rebooting: the next boot (once) is the new slot; any boot after it returns
  * to the committed one. The boot id recorded with the state tells the boot check whether the
  * reboot has happened.
  */
@@ -18,7 +18,7 @@ export const bootConfigured: Step = async (ctx): Promise<StepResult> => {
  * rebooting: in the boot that armed the trial, reboot (and stop the run: the next start goes
  * on). After the reboot, where the appliance came up decides: the trial slot on trial → trial;
  * the trial slot already committed (the agent stopped between commit and record) → committed;
- * anything else means the trial slot never came up and GRUB fell back → rolled-back.
+ * anything else means the trial slot never came up and GRUB fell back → rolled_back.
  */
 export const rebooting: Step = async (ctx): Promise<StepResult> => {
   const { rec, deps } = ctx;
@@ -36,5 +36,5 @@ export const rebooting: Step = async (ctx): Promise<StepResult> => {
   if (status.bootedSlot === slot && status.committedSlot === slot) return { to: 'committed', patch: { detail: { slot, version: rec.version, committed: true } } };
   const message = `slot ${slot} (version ${rec.version}) did not come up; the appliance is back on committed slot ${status.committedSlot}`;
   deps.log.error({ taskId: rec.taskId }, `boot: ${message}`);
-  return { to: 'rolled-back', patch: { error: { code: 'trial_boot_failed', message }, detail: { slot, version: rec.version, bootedSlot: status.bootedSlot } } };
+  return { to: 'rolled_back', patch: { error: { code: 'trial_boot_failed', message }, detail: { slot, version: rec.version, bootedSlot: status.bootedSlot } } };
 };

@@ -17,10 +17,10 @@ export async function rollBackTrial(driver: SlotDriver, log: Logger): Promise<st
 }
 
 /**
- * rolling-back → rolled-back. The reboot back to the committed slot is the caller's, after the
+ * rolling_back → rolled_back. The reboot back to the committed slot is the caller's, after the
  * task's result is queued: the result must survive it.
  */
 export const rollingBack: Step = async (ctx): Promise<StepResult> => {
   const rolledBackTo = await rollBackTrial(ctx.deps.driver, ctx.deps.log);
-  return { to: 'rolled-back', patch: { detail: { slot: targetSlot(ctx), version: ctx.rec.version, rolledBackTo } } };
+  return { to: 'rolled_back', patch: { detail: { slot: targetSlot(ctx), version: ctx.rec.version, rolledBackTo } } };
 };

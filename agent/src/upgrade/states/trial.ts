@@ -27,7 +27,7 @@ export async function checkAndCommit(driver: SlotDriver): Promise<TrialVerdict> 
 }
 
 /**
- * trial → committed | rolling-back. Resumed after a crash, a trial that is already committed
+ * trial → committed | rolling_back. Resumed after a crash, a trial that is already committed
  * (the commit ran, the record did not) is recorded as such, and one the appliance is no longer
  * booted in (someone rebooted it) ended on the committed slot.
  */
@@ -38,7 +38,7 @@ export const trial: Step = async (ctx): Promise<StepResult> => {
   if (!status.trial) {
     if (status.bootedSlot === slot) return { to: 'committed', patch: { detail: { slot, version: rec.version, committed: true } } };
     const message = `the appliance left trial slot ${slot} before it was checked; it is on committed slot ${status.committedSlot}`;
-    return { to: 'rolled-back', patch: { error: { code: 'trial_boot_failed', message }, detail: { slot, version: rec.version, bootedSlot: status.bootedSlot } } };
+    return { to: 'rolled_back', patch: { error: { code: 'trial_boot_failed', message }, detail: { slot, version: rec.version, bootedSlot: status.bootedSlot } } };
   }
   const verdict = await checkAndCommit(deps.driver);
   if (verdict.ok) {
@@ -47,5 +47,5 @@ export const trial: Step = async (ctx): Promise<StepResult> => {
   }
   deps.log.error({ slot, version: rec.version, reason: verdict.reason }, 'boot: trial slot is unhealthy; rolling back');
   const message = `health check failed in slot ${slot} (version ${rec.version}): ${verdict.reason}`.slice(0, 1000);
-  return { to: 'rolling-back', patch: { error: { code: 'health_check_failed', message } } };
+  return { to: 'rolling_back', patch: { error: { code: 'health_check_failed', message } } };
 };

@@ -28,6 +28,9 @@ function describeTask(t) {
   return t.taskType;
 }
 
+/** A progress phase as words (the wire spells them snake_case: sync_config). */
+const phaseLabel = (phase) => (phase ?? '').replaceAll('_', ' ');
+
 function timeline(tasks, labels) {
   if (tasks.length === 0) return h('p', { class: 'empty' }, 'No tasks yet.');
   return h(
@@ -39,7 +42,7 @@ function timeline(tasks, labels) {
         { class: 'task', 'data-task': t.taskId },
         h('div', { class: 'task-head' }, h('strong', null, describeTask(t)), badge(t.status), h('span', { class: 'hint' }, `by ${t.createdBy} · ${when(t.createdAt)} · ${short(t.taskId)}`)),
         t.progress && !['succeeded', 'failed', 'timed_out', 'superseded', 'cancelled'].includes(t.status)
-          ? bar([{ n: t.progress.percent ?? 0, cls: 'busy', label: t.progress.phase }], 100, `${t.progress.phase ?? ''} ${t.progress.percent ?? ''}${t.progress.percent !== undefined ? '%' : ''}`)
+          ? bar([{ n: t.progress.percent ?? 0, cls: 'busy', label: phaseLabel(t.progress.phase) }], 100, `${phaseLabel(t.progress.phase)} ${t.progress.percent ?? ''}${t.progress.percent !== undefined ? '%' : ''}`)
           : null,
         t.error ? h('p', { class: 'error' }, describeError(labels, t.error)) : null,
         t.rolledBack ? h('p', { class: 'warn-text' }, `rolled back to ${t.rolledBack.toVersion} at ${when(t.rolledBack.at)}`) : null,
