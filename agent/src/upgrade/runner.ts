@@ -50,7 +50,7 @@ export interface RunEnd {
  * upgrade in `failed`; a stop (agent shutdown) or a crash leaves the state to resume.
  */
 export class UpgradeRunner {
-  readonly journal: UpgradeJournal;
+  private readonly journal: UpgradeJournal;
 
   constructor(stateDir: string, private readonly deps: MachineDeps) {
     this.journal = new UpgradeJournal(stateDir);
