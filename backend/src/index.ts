@@ -16,9 +16,11 @@ export { plannedStarts, slipAfter, preDownloadTimes, preDownloadFrom } from './r
 export { windowOpenAt, inWindow, zonedInstant } from './rollouts/maintenance-window.js';
 export { judgeStage } from './rollouts/stage-gate.js';
 export { targetStateFromTasks, countTargets } from './rollouts/target-state.js';
+export { decideTargetAction, type TargetAction, type TargetFacts } from './rollouts/target-action.js';
 export { advanceRollout, applyOperatorAction, type RolloutRecord, type StageRecord } from './rollouts/rollout-record.js';
 export { parseRange, ifRangeAllows } from './artifacts/range.js';
 export { releaseIdOf } from './services/releases.js';
 export { summarizeFleet, type FleetRow } from './domain/fleet-summary.js';
 export { checkUpload, uploadSignature, LOG_UPLOAD_TTL_MS } from './services/log-bundles.js';
 export { RolloutTicker } from './sweeps/rollout-ticker.js';
+export { DomainError, notFound } from './domain/domain-error.js';

@@ -129,13 +129,18 @@ export const Appliance = Type.Object(
 );
 export type Appliance = Static<typeof Appliance>;
 
+/** A list's page size when the request names none. */
+export const PAGE_LIMIT_DEFAULT = 100;
+/** The `limit` query parameter of every paged list. */
+export const PageLimit = Type.Integer({ minimum: 1, maximum: 1000, default: PAGE_LIMIT_DEFAULT });
+
 export const ListAppliancesQuery = Type.Object(
   {
     customerId: Type.Optional(Id),
     region: Type.Optional(Region),
     status: Type.Optional(Type.Union(APPLIANCE_STATUSES.map((s) => Type.Literal(s)))),
     version: Type.Optional(Version),
-    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })),
+    limit: Type.Optional(PageLimit),
     nextToken: Type.Optional(Type.String({ maxLength: 2048 })),
   },
   strict,

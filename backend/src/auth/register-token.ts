@@ -2,6 +2,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createPublicKey, generateKeyPairSync, createPrivateKey, type KeyObject } from 'node:crypto';
 import { randomUUID } from 'node:crypto';
 import { errors, jwtVerify, SignJWT } from 'jose';
+import { DomainError } from '../domain/domain-error.js';
 
 export const REGISTER_AUDIENCE = 'twinroot-register';
 export const REGISTER_ISSUER = 'twinroot';
@@ -16,12 +17,9 @@ export interface RegisterClaims {
   expiresAt: string;
 }
 
-export class RegisterTokenError extends Error {
-  constructor(
-    readonly code: 'register_token_expired' | 'register_token_invalid',
-    message: string,
-  ) {
-    super(message);
+export class RegisterTokenError extends DomainError {
+  constructor(code: 'register_token_expired' | 'register_token_invalid', message: string) {
+    super(code, message);
   }
 }
 

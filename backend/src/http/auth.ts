@@ -3,7 +3,7 @@ import type { FastifyRequest } from 'fastify';
 import type { Clock } from '../clock.js';
 import { applianceIdOfToken, applianceTokenMatches } from '../auth/appliance-token.js';
 import type { Store, StoredAppliance } from '../store/store.js';
-import { forbidden, unauthorized } from './errors.js';
+import { DomainError } from '../domain/domain-error.js';
 
 function bearer(req: FastifyRequest): string | null {
   const h = req.headers.authorization;
@@ -30,8 +30,8 @@ export function operatorAuth(operatorKey: string) {
 export function bearerAuth(key: string, what: string) {
   const matches = bearerMatches(key);
   return async (req: FastifyRequest) => {
-    if (!bearer(req)) throw unauthorized('missing_credentials', `${what} required (Authorization: Bearer <key>)`);
-    if (!matches(req)) throw unauthorized('bad_credentials', `wrong ${what}`);
+    if (!bearer(req)) throw new DomainError('missing_credentials', `${what} required (Authorization: Bearer <key>)`);
+    if (!matches(req)) throw new DomainError('bad_credentials', `wrong ${what}`);
   };
 }
 
@@ -48,14 +48,14 @@ declare module 'fastify' {
 export function applianceAuth(store: Store, clock: Clock, ownIdParam?: string) {
   return async (req: FastifyRequest) => {
     const t = bearer(req);
-    if (!t) throw unauthorized('missing_credentials', 'appliance token required (Authorization: Bearer <token>)');
+    if (!t) throw new DomainError('missing_credentials', 'appliance token required (Authorization: Bearer <token>)');
     const id = applianceIdOfToken(t);
     const a = id ? await store.appliances.get(id) : null;
-    if (!a || !applianceTokenMatches(t, a.tokenHash)) throw unauthorized('bad_credentials', 'unknown or revoked appliance token');
-    if (Date.parse(a.tokenExpiresAt) <= clock.now()) throw unauthorized('token_expired', 'appliance token has expired; register again');
+    if (!a || !applianceTokenMatches(t, a.tokenHash)) throw new DomainError('bad_credentials', 'unknown or revoked appliance token');
+    if (Date.parse(a.tokenExpiresAt) <= clock.now()) throw new DomainError('token_expired', 'appliance token has expired; register again');
     if (ownIdParam) {
       const want = (req.params as Record<string, string>)[ownIdParam];
-      if (want !== a.applianceId) throw forbidden('an appliance may act only on itself');
+      if (want !== a.applianceId) throw new DomainError('forbidden', 'an appliance may act only on itself');
     }
     req.appliance = a;
   };

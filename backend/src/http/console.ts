@@ -1,3 +1,5 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative } from 'node:path';
@@ -46,7 +48,8 @@ function loadAssets(dir: string): Map<string, Asset> {
  * signs in with; the page itself holds no secrets.
  */
 export function consolePlugin(dir = CONSOLE_DIR): FastifyPluginAsync {
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     const assets = loadAssets(dir);
     const send = (path: string) => async (req: { headers: Record<string, string | string[] | undefined> }, reply: import('fastify').FastifyReply) => {
       const a = assets.get(path);
@@ -56,6 +59,6 @@ export function consolePlugin(dir = CONSOLE_DIR): FastifyPluginAsync {
       return reply.type(a.type).send(a.body);
     };
     app.get('/', { schema: { hide: true } }, send('/index.html'));
-    app.get('/console/*', { schema: { hide: true } }, async (req, reply) => send('/' + (req.params as { '*': string })['*'])(req, reply));
+    app.get('/console/*', { schema: { hide: true, params: Type.Object({ '*': Type.String({ maxLength: 1024 }) }) } }, async (req, reply) => send('/' + req.params['*'])(req, reply));
   };
 }

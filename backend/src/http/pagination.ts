@@ -1,4 +1,4 @@
-import { badRequest } from './errors.js';
+import { DomainError } from '../domain/domain-error.js';
 
 /** DynamoDB's LastEvaluatedKey as an opaque page token. */
 export function encodePageToken(key: Record<string, unknown> | undefined): string | undefined {
@@ -12,13 +12,13 @@ export function decodePageToken(token: string | undefined, allowedKeys: readonly
   try {
     key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
   } catch {
-    throw badRequest('bad_page_token', 'nextToken is not a token this API issued');
+    throw new DomainError('bad_page_token', 'nextToken is not a token this API issued');
   }
   const ok =
     typeof key === 'object' &&
     key !== null &&
     !Array.isArray(key) &&
     Object.entries(key).every(([k, v]) => allowedKeys.includes(k) && (typeof v === 'string' || typeof v === 'number') && String(v).length <= 512);
-  if (!ok) throw badRequest('bad_page_token', 'nextToken is not a token this API issued');
+  if (!ok) throw new DomainError('bad_page_token', 'nextToken is not a token this API issued');
   return key as Record<string, unknown>;
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifySchema } from 'fastify';
 import { Ajv } from 'ajv';
 import addFormatsModule from 'ajv-formats';
 import { formatErrors, type ErrorCode } from '@twinroot/protocol';
-import { HttpError } from './errors.js';
+import { DomainError } from '../domain/domain-error.js';
 
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
@@ -17,16 +17,16 @@ export function installValidation(app: FastifyInstance): void {
   app.setValidatorCompiler(({ schema, httpPart }) => {
     const fn = (httpPart === 'body' ? strict : coercing).compile(schema as FastifySchema);
     return (data: unknown) => {
-      if (!fn(data)) return { error: new HttpError(400, BAD_PART_CODES[httpPart ?? ''] ?? 'bad_request', `${httpPart}: ${formatErrors(fn.errors)}`) };
+      if (!fn(data)) return { error: new DomainError(BAD_PART_CODES[httpPart ?? ''] ?? 'bad_request', `${httpPart}: ${formatErrors(fn.errors)}`) };
       const unsafe = httpPart === 'body' ? unsafeIntegerPath(data) : null;
-      if (unsafe !== null) return { error: new HttpError(400, 'bad_body', `body: ${unsafe || '(root)'}: integer beyond ±2^53 cannot be stored exactly`) };
+      if (unsafe !== null) return { error: new DomainError('bad_body', `body: ${unsafe || '(root)'}: integer beyond ±2^53 cannot be stored exactly`) };
       return { value: data };
     };
   });
   app.setErrorHandler((err: Error & { statusCode?: number; code?: string; validation?: unknown }, req, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 600 ? err.statusCode : 500;
     if (status >= 500) req.log.error({ err }, 'request failed');
-    const code: ErrorCode = err instanceof HttpError ? err.code : codeForStatus(status);
+    const code: ErrorCode = err instanceof DomainError ? err.code : codeForStatus(status);
     const message = status === 500 ? 'internal error (see the backend log)' : err.message;
     return reply.code(status).send({ statusCode: status, error: httpReason(status), code, message });
   });

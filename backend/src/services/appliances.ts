@@ -16,6 +16,7 @@ import type { ReleaseRecord, StoredAppliance, StoredTask } from '../store/store.
 import { without } from '../store/versioned.js';
 import type { ServiceContext } from './context.js';
 import type { TaskService } from './tasks.js';
+import { DomainError } from '../domain/domain-error.js';
 
 export const APPLIANCE_TOKEN_TTL_DAYS = 60;
 /** How long a retried registration (same register token and idempotency key) returns the same appliance. */
@@ -26,9 +27,9 @@ function registrationKey(tokenId: string, idempotencyKey: string): string {
 }
 
 /** An install is refused while another upgrade of the appliance is in flight (one at a time). */
-export class UpgradeInProgressError extends Error {
+export class UpgradeInProgressError extends DomainError {
   constructor(readonly otherTaskId: string | undefined) {
-    super(`appliance is already upgrading (task ${otherTaskId})`);
+    super('upgrade_in_progress', `appliance is already upgrading (task ${otherTaskId})`);
   }
 }
 

@@ -3,6 +3,7 @@ import { createWriteStream, existsSync, linkSync, mkdirSync, readdirSync, readFi
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { DomainError } from '../domain/domain-error.js';
 
 /** How long an upload URL handed to an appliance stays valid (a collectLogs task may wait for a reconnect). */
 export const LOG_UPLOAD_TTL_MS = 24 * 3600_000;
@@ -36,8 +37,16 @@ export interface LogBundle {
   uploadedAt: string;
 }
 
-export class LogBundleTooLarge extends Error {}
-export class LogBundleExists extends Error {}
+export class LogBundleTooLarge extends DomainError {
+  constructor(message: string) {
+    super('too_large', message);
+  }
+}
+export class LogBundleExists extends DomainError {
+  constructor(message: string) {
+    super('already_uploaded', message);
+  }
+}
 
 /**
  * Diagnostic bundles appliances upload for a collectLogs task. The upload URL is a capability

@@ -3,7 +3,7 @@ import { iso } from '../clock.js';
 import type { RegisterClaims, RegisterTokens } from '../auth/register-token.js';
 import type { RegisterTokenRecord } from '../store/store.js';
 import type { ServiceContext } from './context.js';
-import { HttpError } from '../http/errors.js';
+import { DomainError } from '../domain/domain-error.js';
 
 /** Why a verified register token may not register (another) appliance, or null. Pure. */
 export function registerTokenRefusal(rec: RegisterTokenRecord | null): { code: ErrorCode; message: string } | null {
@@ -57,13 +57,13 @@ export class RegisterTokenService {
       },
       first,
     );
-    if (seen.refusal) throw new HttpError(401, seen.refusal.code, seen.refusal.message);
+    if (seen.refusal) throw new DomainError(seen.refusal.code, seen.refusal.message);
   }
 
   /** Whether the token may still register (checked before an idempotent replay, which uses nothing). */
   async check(claims: RegisterClaims): Promise<void> {
     const refusal = registerTokenRefusal(await this.ctx.store.registerTokens.get(claims.tokenId));
-    if (refusal?.code === 'register_token_revoked') throw new HttpError(401, refusal.code, refusal.message);
+    if (refusal?.code === 'register_token_revoked') throw new DomainError(refusal.code, refusal.message);
   }
 
   /** Revokes a token by id; a token with no record yet (issued by an older backend) gets a revoked one. */

@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import { loadPublicKey, SignatureError, verifyManifest, type Manifest } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import { checkKey, type ArtifactStore } from '../artifacts/artifact-store.js';
-import { HttpError, badRequest, conflict } from '../http/errors.js';
 import type { ReleaseRecord } from '../store/store.js';
 import type { ServiceContext } from './context.js';
+import { DomainError } from '../domain/domain-error.js';
 
 /** A manifest lists up to a million chunk hashes; more than this is not a manifest. */
 export const MAX_MANIFEST_BYTES = 128 * 1024 * 1024;
@@ -60,7 +60,7 @@ export class ReleaseService {
   private publicKey(): KeyObject {
     if (this.key) return this.key;
     if (!existsSync(this.publicKeyFile)) {
-      throw new HttpError(503, 'no_release_key', `no release public key at ${this.publicKeyFile}: set releasePublicKeyFile (TWINROOT_RELEASE_PUBLIC_KEY_FILE) to the key the appliances pin`);
+      throw new DomainError('no_release_key', `no release public key at ${this.publicKeyFile}: set releasePublicKeyFile (TWINROOT_RELEASE_PUBLIC_KEY_FILE) to the key the appliances pin`);
     }
     this.key = loadPublicKey(readFileSync(this.publicKeyFile), this.publicKeyFile);
     return this.key;
@@ -71,14 +71,14 @@ export class ReleaseService {
     try {
       return verifyManifest(manifest, signature, this.publicKey());
     } catch (err) {
-      if (err instanceof SignatureError) throw badRequest(err.code, err.message);
+      if (err instanceof SignatureError) throw new DomainError(err.code, err.message);
       throw err;
     }
   }
 
   private async refuseExisting(version: string): Promise<string> {
     const releaseId = releaseIdOf(version);
-    if (await this.ctx.store.releases.get(releaseId)) throw conflict('release_exists', `version ${version} is already registered as ${releaseId}`);
+    if (await this.ctx.store.releases.get(releaseId)) throw new DomainError('release_exists', `version ${version} is already registered as ${releaseId}`);
     return releaseId;
   }
 
@@ -100,9 +100,9 @@ export class ReleaseService {
   /** An uploaded package: verified, stored (payload, signature, manifest last), then recorded. */
   async registerUpload(p: UploadedPackage): Promise<ReleaseRecord> {
     const m = this.verify(p.manifest, p.signature);
-    if (p.payloadSize !== m.payload.size) throw badRequest('payload_size_mismatch', `payload is ${p.payloadSize} bytes; the manifest says ${m.payload.size}`);
-    if (p.payloadSha256 !== m.payload.sha256) throw badRequest('payload_corrupt', `payload sha256 ${p.payloadSha256} differs from the manifest's ${m.payload.sha256}`);
-    if (!checkKey(m.payload.file)) throw badRequest('bad_manifest', `payload file name ${JSON.stringify(m.payload.file)} cannot be stored`);
+    if (p.payloadSize !== m.payload.size) throw new DomainError('payload_size_mismatch', `payload is ${p.payloadSize} bytes; the manifest says ${m.payload.size}`);
+    if (p.payloadSha256 !== m.payload.sha256) throw new DomainError('payload_corrupt', `payload sha256 ${p.payloadSha256} differs from the manifest's ${m.payload.sha256}`);
+    if (!checkKey(m.payload.file)) throw new DomainError('bad_manifest', `payload file name ${JSON.stringify(m.payload.file)} cannot be stored`);
     const releaseId = await this.refuseExisting(m.version);
     // Each upload has its own prefix: a concurrent upload of the same version never overwrites ours.
     const prefix = `${releaseId}/${randomUUID()}`;
@@ -114,7 +114,7 @@ export class ReleaseService {
         ...this.record(m, releaseId, `${this.publicUrl()}/artifacts/${prefix}/manifest.json`, 'artifact-store'),
         artifactKeys: [`${prefix}/${m.payload.file}`, `${prefix}/manifest.json.sig`, `${prefix}/manifest.json`],
       };
-      if (!(await this.ctx.store.releases.create(rec))) throw conflict('release_exists', `version ${m.version} was registered meanwhile`);
+      if (!(await this.ctx.store.releases.create(rec))) throw new DomainError('release_exists', `version ${m.version} was registered meanwhile`);
       this.ctx.log.info({ releaseId, version: m.version, size: m.payload.size, store: this.artifacts.description }, 'release registered (upload)');
       return rec;
     } catch (err) {
@@ -161,13 +161,13 @@ export class ReleaseService {
     try {
       res = await fetch(payloadUrl, { method: 'HEAD', signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
     } catch (err) {
-      throw badRequest('payload_unreachable', `HEAD ${payloadUrl}: ${(err as Error).message}`);
+      throw new DomainError('payload_unreachable', `HEAD ${payloadUrl}: ${(err as Error).message}`);
     }
-    if (!res.ok) throw badRequest('payload_unreachable', `HEAD ${payloadUrl}: HTTP ${res.status}`);
+    if (!res.ok) throw new DomainError('payload_unreachable', `HEAD ${payloadUrl}: HTTP ${res.status}`);
     const len = res.headers.get('content-length');
-    if (len !== null && Number(len) !== m.payload.size) throw badRequest('payload_size_mismatch', `${payloadUrl} is ${len} bytes; the manifest says ${m.payload.size}`);
+    if (len !== null && Number(len) !== m.payload.size) throw new DomainError('payload_size_mismatch', `${payloadUrl} is ${len} bytes; the manifest says ${m.payload.size}`);
     const rec = this.record(m, releaseId, manifestUrl, 'url');
-    if (!(await this.ctx.store.releases.create(rec))) throw conflict('release_exists', `version ${m.version} was registered meanwhile`);
+    if (!(await this.ctx.store.releases.create(rec))) throw new DomainError('release_exists', `version ${m.version} was registered meanwhile`);
     this.ctx.log.info({ releaseId, version: m.version, manifestUrl }, 'release registered (url)');
     return rec;
   }
@@ -179,14 +179,14 @@ async function fetchLimited(url: string, limit: number): Promise<Buffer> {
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(FETCH_TIMEOUT_MS) });
   } catch (err) {
-    throw badRequest('manifest_unreachable', `GET ${url}: ${(err as Error).message}`);
+    throw new DomainError('manifest_unreachable', `GET ${url}: ${(err as Error).message}`);
   }
-  if (!res.ok || !res.body) throw badRequest('manifest_unreachable', `GET ${url}: HTTP ${res.status}`);
+  if (!res.ok || !res.body) throw new DomainError('manifest_unreachable', `GET ${url}: HTTP ${res.status}`);
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of res.body as unknown as AsyncIterable<Uint8Array>) {
     n += c.length;
-    if (n > limit) throw badRequest('manifest_too_large', `GET ${url}: more than ${limit} bytes`);
+    if (n > limit) throw new DomainError('manifest_too_large', `GET ${url}: more than ${limit} bytes`);
     chunks.push(Buffer.from(c));
   }
   return Buffer.concat(chunks);

@@ -1,29 +1,32 @@
 import { randomUUID } from 'node:crypto';
-import { compareVersions, type CreateRolloutRequest, type ErrorCode, type MaintenanceWindow, type RolloutPolicy } from '@twinroot/protocol';
+import { compareVersions, type CreateRolloutRequest, type MaintenanceWindow, type RolloutPolicy } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import { windowOpenAt } from '../rollouts/maintenance-window.js';
 import { planRollout } from '../rollouts/plan.js';
 import { advanceRollout, applyOperatorAction, stageKeyOf, type Observation, type OperatorAction, type RolloutRecord, type StageRecord } from '../rollouts/rollout-record.js';
 import { plannedStarts, preDownloadFrom, preDownloadTimes } from '../rollouts/schedule.js';
+import { decideTargetAction, type TargetAction } from '../rollouts/target-action.js';
 import { countTargets, FINAL_TARGET_STATES, targetStateFromTasks, type TargetRecord, type TargetState } from '../rollouts/target-state.js';
 import type { CustomerRecord, ReleaseRecord, StoredAppliance } from '../store/store.js';
 import { without } from '../store/versioned.js';
 import { UpgradeInProgressError, type ApplianceService } from './appliances.js';
 import type { ServiceContext } from './context.js';
 import type { TaskService } from './tasks.js';
+import { DomainError } from '../domain/domain-error.js';
 
 export const ROLLOUT_DEFAULTS = { successThreshold: 0.95, errorThreshold: 0.05, stageTimeoutMinutes: 120, preDownloadWindowHours: 12, mode: 'install-reboot' } as const;
 /** A claimed task that still does not exist after this long is created again (a crash in between). */
 const CLAIM_GRACE_MS = 60_000;
 
-export class RolloutError extends Error {
-  constructor(
-    readonly code: ErrorCode,
-    message: string,
-    readonly status = 400,
-  ) {
-    super(message);
-  }
+/** A rollout request or action the rules refuse (sent as the catalogue's status for its code). */
+export class RolloutError extends DomainError {}
+
+/** What one pass reads once and shares between its stages. */
+interface PassScope {
+  release: ReleaseRecord;
+  now: number;
+  customers: Map<string, CustomerRecord | null>;
+  report: PassReport;
 }
 
 export interface PassReport {
@@ -52,7 +55,7 @@ export class RolloutService {
   /** Creates a rollout: validates, records it, plans it and writes its targets; then runs a first pass. */
   async create(req: CreateRolloutRequest, createdBy: string): Promise<RolloutRecord> {
     const release = await this.ctx.store.releases.get(req.releaseId);
-    if (!release) throw new RolloutError('not_found', `no release ${req.releaseId}`, 404);
+    if (!release) throw new RolloutError('not_found', `no release ${req.releaseId}`);
     const now = this.ctx.clock.now();
     const startAt = req.startAt ? Date.parse(req.startAt) : now;
     if (!Number.isFinite(startAt)) throw new RolloutError('bad_start', `startAt ${req.startAt} is not a time`);
@@ -144,67 +147,82 @@ export class RolloutService {
     return done?.after ?? r;
   }
 
-  /** One engine pass over one rollout (the sweep runs this for every unfinished rollout). */
+  /**
+   * One engine pass over one rollout (the sweep runs this for every unfinished rollout): read
+   * each stage at work, decide each target's action (pure: decideTargetAction) and act on it,
+   * then advance the rollout on what was observed (pure: advanceRollout). A stage that starts
+   * is read again in the same pass (up to 4 rounds).
+   */
   async pass(rolloutId: string): Promise<PassReport> {
     const report: PassReport = { rolloutId, status: '', downloadsSent: 0, installsSent: 0, started: [] };
     for (let round = 0; round < 4; round++) {
       let r = await this.ctx.store.rollouts.get(rolloutId);
-      if (!r) throw new RolloutError('not_found', `no rollout ${rolloutId}`, 404);
+      if (!r) throw new RolloutError('not_found', `no rollout ${rolloutId}`);
       if (r.status === 'preparing') r = await this.prepare(r);
       report.status = r.status;
       if (r.status === 'completed' || (r.status === 'aborted' && r.stages.every((s) => s.settled))) return report;
-      const release = await this.ctx.store.releases.get(r.releaseId, false);
-      if (!release) throw new Error(`rollout ${rolloutId}: release ${r.releaseId} vanished`);
-      const observed = new Map<number, Observation>();
-      const now = this.ctx.clock.now();
-      const customers = new Map<string, CustomerRecord | null>();
-      for (const stage of r.stages) {
-        if (!this.needsReading(r, stage, now)) continue;
-        const targets = await this.ctx.store.targetsOfStage(stageKeyOf(r.rolloutId, stage.index));
-        const downloadAt = stage.status === 'waiting' ? preDownloadTimes([...new Set(targets.map((t) => t.customerId))], Date.parse(stage.plannedStartAt), r.policy.preDownloadWindowHours, Date.parse(r.createdAt)) : null;
-        const states: TargetState[] = [];
-        for (let t of targets) {
-          t = await this.refresh(t, r, release, now);
-          if (r.status === 'running') {
-            if (stage.status === 'waiting' && downloadAt) {
-              const when = downloadAt.get(t.customerId);
-              if (when !== undefined && now >= when && t.state === 'pending' && !t.downloadTaskId && !t.downloadFailed) {
-                const sent = await this.sendDownload(t, release);
-                if (sent) {
-                  t = sent;
-                  report.downloadsSent += 1;
-                }
-              }
-            } else if (stage.status !== 'waiting' && !t.installTaskId && !FINAL_TARGET_STATES.has(t.state)) {
-              const c = await this.customer(customers, t.customerId);
-              if (windowOpenAt(c?.maintenanceWindow as MaintenanceWindow | undefined, now) <= now) {
-                const sent = await this.sendInstall(t, r, release);
-                if (sent) {
-                  if (sent.installTaskId) report.installsSent += 1;
-                  t = sent;
-                }
-              }
-            }
-          }
-          states.push(t.state);
-        }
-        observed.set(stage.index, { counts: countTargets(states), allFinal: states.every((s) => FINAL_TARGET_STATES.has(s)) });
-      }
-      let started: number | null = null;
-      const out = await this.ctx.store.rollouts.mutate(rolloutId, (cur) => {
-        const step = advanceRollout(cur, observed, this.ctx.clock.now());
-        started = step.started;
-        return { ...step.next, updatedAt: iso(this.ctx.clock.now()) };
-      });
-      if (out && out.before.status !== out.after.status) {
-        this.ctx.log.info({ rolloutId, from: out.before.status, to: out.after.status, reason: out.after.pausedReason }, 'rollout status');
-      }
-      report.status = out?.after.status ?? report.status;
+      const observed = await this.observeStages(r, report);
+      const started = await this.advance(rolloutId, observed, report);
       if (started === null) return report;
       report.started.push(started);
       this.ctx.log.info({ rolloutId, stage: started }, 'rollout: stage started');
     }
     return report;
+  }
+
+  private async observeStages(r: RolloutRecord, report: PassReport): Promise<Map<number, Observation>> {
+    const release = await this.ctx.store.releases.get(r.releaseId, false);
+    if (!release) throw new Error(`rollout ${r.rolloutId}: release ${r.releaseId} vanished`);
+    const now = this.ctx.clock.now();
+    const customers = new Map<string, CustomerRecord | null>();
+    const observed = new Map<number, Observation>();
+    for (const stage of r.stages) {
+      if (this.needsReading(r, stage, now)) observed.set(stage.index, await this.observeStage(r, stage, { release, now, customers, report }));
+    }
+    return observed;
+  }
+
+  private async observeStage(r: RolloutRecord, stage: StageRecord, pass: PassScope): Promise<Observation> {
+    const targets = await this.ctx.store.targetsOfStage(stageKeyOf(r.rolloutId, stage.index));
+    const stageWaiting = stage.status === 'waiting';
+    const downloadAt = stageWaiting ? preDownloadTimes([...new Set(targets.map((t) => t.customerId))], Date.parse(stage.plannedStartAt), r.policy.preDownloadWindowHours, Date.parse(r.createdAt)) : null;
+    const states: TargetState[] = [];
+    for (const target of targets) {
+      const t = await this.refresh(target, r, pass.release, pass.now);
+      const action = decideTargetAction(t, { rolloutRunning: r.status === 'running', stageWaiting, downloadAt: downloadAt?.get(t.customerId), now: pass.now });
+      states.push((await this.actOnTarget(action, t, r, pass)).state);
+    }
+    return { counts: countTargets(states), allFinal: states.every((s) => FINAL_TARGET_STATES.has(s)) };
+  }
+
+  /** Carries out a target's decided action; an install waits for the customer's maintenance window. */
+  private async actOnTarget(action: TargetAction, t: TargetRecord, r: RolloutRecord, pass: PassScope): Promise<TargetRecord> {
+    if (action === 'download') {
+      const sent = await this.sendDownload(t, pass.release);
+      if (sent) pass.report.downloadsSent += 1;
+      return sent ?? t;
+    }
+    if (action !== 'install') return t;
+    const c = await this.customer(pass.customers, t.customerId);
+    if (windowOpenAt(c?.maintenanceWindow as MaintenanceWindow | undefined, pass.now) > pass.now) return t;
+    const sent = await this.sendInstall(t, r, pass.release);
+    if (sent?.installTaskId) pass.report.installsSent += 1;
+    return sent ?? t;
+  }
+
+  /** Applies the pass's observations to the rollout record; returns the stage that started, if one did. */
+  private async advance(rolloutId: string, observed: Map<number, Observation>, report: PassReport): Promise<number | null> {
+    let started: number | null = null;
+    const out = await this.ctx.store.rollouts.mutate(rolloutId, (cur) => {
+      const step = advanceRollout(cur, observed, this.ctx.clock.now());
+      started = step.started;
+      return { ...step.next, updatedAt: iso(this.ctx.clock.now()) };
+    });
+    if (out && out.before.status !== out.after.status) {
+      this.ctx.log.info({ rolloutId, from: out.before.status, to: out.after.status, reason: out.after.pausedReason }, 'rollout status');
+    }
+    report.status = out?.after.status ?? report.status;
+    return started;
   }
 
   /** Which stages a pass reads: those at work, and waiting ones whose pre-download window is open. */
@@ -292,8 +310,8 @@ export class RolloutService {
       refused = null;
       return res.next;
     });
-    if (!out) throw new RolloutError('not_found', `no rollout ${rolloutId}`, 404);
-    if (refused) throw new RolloutError('bad_state', `cannot ${action}: ${refused}`, 409);
+    if (!out) throw new RolloutError('not_found', `no rollout ${rolloutId}`);
+    if (refused) throw new RolloutError('bad_state', `cannot ${action}: ${refused}`);
     this.ctx.log.info({ rolloutId, action }, 'rollout: operator action');
     if (action === 'abort') await this.cancelUnstarted(out.after);
     if (action === 'resume') await this.pass(rolloutId);

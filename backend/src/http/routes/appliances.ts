@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import {
@@ -8,6 +9,7 @@ import {
   DesiredService,
   Id,
   ListAppliancesQuery,
+  PAGE_LIMIT_DEFAULT,
   Page,
   RollbackRequest,
   ServiceCode,
@@ -18,14 +20,14 @@ import {
   type TaskType,
 } from '@twinroot/protocol';
 import { statusFilter } from '../../domain/appliance-record.js';
-import { UpgradeInProgressError, type StartUpgradeOptions } from '../../services/appliances.js';
+import type { StartUpgradeOptions } from '../../services/appliances.js';
 import { isTerminal } from '../../domain/task-record.js';
 import type { StoredAppliance } from '../../store/store.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { badRequest, conflict, notFound } from '../errors.js';
 import { decodePageToken, encodePageToken } from '../pagination.js';
 import { applianceView, taskView } from '../views.js';
+import { DomainError, notFound } from '../../domain/domain-error.js';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const security = [{ operatorKey: [] }];
@@ -34,6 +36,9 @@ const created = { 202: TaskCreated, ...errors };
 const bodyValidators = Object.fromEntries(Object.entries(TASK_BODY_SCHEMAS).map(([k, s]) => [k, compile(s)])) as Record<TaskType, (v: unknown) => { ok: boolean; error?: string }>;
 
 /** Operator API: appliances, their tasks, upgrade/rollback of one appliance, recorded services. */
+/** A task timeline's page size when the request names none. */
+const TASK_PAGE_DEFAULT = 50;
+
 export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
   const { ctx } = deps;
 
@@ -45,19 +50,20 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
 
   async function send(applianceId: string, taskType: TaskType, body: Record<string, unknown>, createdBy: string) {
     const v = bodyValidators[taskType](body);
-    if (!v.ok) throw badRequest('bad_task_body', `body: ${v.error}`);
+    if (!v.ok) throw new DomainError('bad_task_body', `body: ${v.error}`);
     const t = await deps.tasks.create({ applianceId, taskType, body, createdBy });
     return { taskId: t.taskId, status: t.status };
   }
 
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('onRequest', operatorAuth(deps.operatorKey));
 
     app.get(
       '/v1/appliances',
       { schema: { tags: ['appliances'], summary: 'List appliances (filter by customer, region, status, version)', querystring: ListAppliancesQuery, security, response: { 200: Page(Appliance), ...errors } } },
       async (req) => {
-        const q = req.query as { customerId?: string; region?: string; status?: Parameters<typeof statusFilter>[0]; version?: string; limit: number; nextToken?: string };
+        const q = req.query;
         let filter = q.status ? statusFilter(q.status) : undefined;
         if (q.version) {
           filter = filter
@@ -68,7 +74,7 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
           customerId: q.customerId,
           region: q.region,
           filter,
-          limit: q.limit,
+          limit: q.limit ?? PAGE_LIMIT_DEFAULT,
           start: decodePageToken(q.nextToken, ['applianceId', 'customerId', 'region']),
         });
         const nextToken = encodePageToken(page.next);
@@ -80,7 +86,7 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/appliances/:id',
       { schema: { tags: ['appliances'], summary: 'One appliance, with its current task', params: IdParams, security, response: { 200: Appliance, ...errors } } },
       async (req) => {
-        const a = await appliance((req.params as { id: string }).id);
+        const a = await appliance(req.params.id);
         const recent = await ctx.store.tasksOfAppliance(a.applianceId, 20);
         return applianceView(a, recent.items.find((t) => !isTerminal(t.status)));
       },
@@ -93,15 +99,15 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
           tags: ['appliances'],
           summary: "An appliance's tasks, newest first (heartbeat tasks are not listed)",
           params: IdParams,
-          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: 50 })), nextToken: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: false }),
+          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 500, default: TASK_PAGE_DEFAULT })), nextToken: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: false }),
           security,
           response: { 200: Page(TaskView), ...errors },
         },
       },
       async (req) => {
-        const a = await appliance((req.params as { id: string }).id);
-        const q = req.query as { limit: number; nextToken?: string };
-        const page = await ctx.store.tasksOfAppliance(a.applianceId, q.limit, decodePageToken(q.nextToken, ['taskId', 'applianceId', 'createdAt']));
+        const a = await appliance(req.params.id);
+        const q = req.query;
+        const page = await ctx.store.tasksOfAppliance(a.applianceId, q.limit ?? TASK_PAGE_DEFAULT, decodePageToken(q.nextToken, ['taskId', 'applianceId', 'createdAt']));
         const nextToken = encodePageToken(page.next);
         return { items: page.items.map(taskView), ...(nextToken ? { nextToken } : {}) };
       },
@@ -111,7 +117,7 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/tasks/:taskId',
       { schema: { tags: ['appliances'], summary: 'One task with its timeline', params: Type.Object({ taskId: Id }, { additionalProperties: false }), security, response: { 200: TaskView, ...errors } } },
       async (req) => {
-        const t = await ctx.store.tasks.get((req.params as { taskId: string }).taskId, false);
+        const t = await ctx.store.tasks.get(req.params.taskId, false);
         if (!t) throw notFound('no such task');
         return taskView(t);
       },
@@ -129,9 +135,9 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
         },
       },
       async (req, reply) => {
-        const { id } = req.params as { id: string };
+        const { id } = req.params;
         if (!(await deps.appliances.decommission(id, 'operator'))) throw notFound(`no appliance ${id}`);
-        return reply.code(204).send();
+        return reply.code(204).send(null);
       },
     );
 
@@ -139,8 +145,8 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/appliances/:id/tasks',
       { schema: { tags: ['appliances'], summary: 'Send a heartbeat, collectLogs or reboot task', params: IdParams, body: CreateTaskRequest, security, response: created } },
       async (req, reply) => {
-        const a = await appliance((req.params as { id: string }).id);
-        const body = req.body as { taskType: TaskType; body?: Record<string, unknown> };
+        const a = await appliance(req.params.id);
+        const body = req.body;
         return reply.code(202).send(await send(a.applianceId, body.taskType, body.body ?? {}, 'operator'));
       },
     );
@@ -149,25 +155,20 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/appliances/:id/upgrade',
       { schema: { tags: ['appliances'], summary: 'Upgrade one appliance to a release', params: IdParams, body: UpgradeRequest, security, response: created } },
       async (req, reply) => {
-        const a = await appliance((req.params as { id: string }).id);
-        const body = req.body as { releaseId: string; mode?: string; notBefore?: string; allowDowngrade?: boolean; downgradeReason?: string };
-        if (body.allowDowngrade && !body.downgradeReason) throw badRequest('downgrade_reason_required', 'allowDowngrade needs a downgradeReason: a downgrade below the committed version is an operator decision, recorded with its reason');
+        const a = await appliance(req.params.id);
+        const body = req.body;
+        if (body.allowDowngrade && !body.downgradeReason) throw new DomainError('downgrade_reason_required', 'allowDowngrade needs a downgradeReason: a downgrade below the committed version is an operator decision, recorded with its reason');
         const release = await ctx.store.releases.get(body.releaseId, false);
         if (!release) throw notFound(`no release ${body.releaseId}`);
         const mode = (body.mode ?? 'install-reboot') as StartUpgradeOptions['mode'];
-        try {
-          const t = await deps.appliances.startUpgrade(a.applianceId, release, {
-            mode,
-            createdBy: 'operator',
-            notBefore: body.notBefore,
-            allowDowngrade: body.allowDowngrade,
-            ...(body.allowDowngrade ? { downgradeNote: `downgrade allowed by the operator (from ${a.version} to ${release.version}): ${body.downgradeReason}` } : {}),
-          });
-          return reply.code(202).send({ taskId: t.taskId, status: t.status });
-        } catch (err) {
-          if (err instanceof UpgradeInProgressError) throw conflict('upgrade_in_progress', err.message);
-          throw err;
-        }
+        const t = await deps.appliances.startUpgrade(a.applianceId, release, {
+          mode,
+          createdBy: 'operator',
+          notBefore: body.notBefore,
+          allowDowngrade: body.allowDowngrade,
+          ...(body.allowDowngrade ? { downgradeNote: `downgrade allowed by the operator (from ${a.version} to ${release.version}): ${body.downgradeReason}` } : {}),
+        });
+        return reply.code(202).send({ taskId: t.taskId, status: t.status });
       },
     );
 
@@ -175,8 +176,8 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/appliances/:id/rollback',
       { schema: { tags: ['appliances'], summary: 'Roll one appliance back to its other slot', params: IdParams, body: Type.Optional(RollbackRequest), security, response: created } },
       async (req, reply) => {
-        const a = await appliance((req.params as { id: string }).id);
-        const reboot = (req.body as { reboot?: boolean } | undefined)?.reboot ?? true;
+        const a = await appliance(req.params.id);
+        const reboot = req.body?.reboot ?? true;
         return reply.code(202).send(await send(a.applianceId, 'rollback', { reboot }, 'operator'));
       },
     );
@@ -185,8 +186,8 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/appliances/:id/services',
       { schema: { tags: ['appliances'], summary: 'Record a service the appliance should run and install it now', params: IdParams, body: DesiredService, security, response: created } },
       async (req, reply) => {
-        const a = await appliance((req.params as { id: string }).id);
-        const s = req.body as DesiredService;
+        const a = await appliance(req.params.id);
+        const s = req.body;
         await ctx.store.appliances.mutate(a.applianceId, (cur) => ({ ...cur, desiredServices: { ...(cur.desiredServices ?? {}), [s.serviceCode]: s } }));
         return reply.code(202).send(await send(a.applianceId, 'installService', { ...s }, 'operator'));
       },
@@ -198,7 +199,7 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
         schema: { tags: ['appliances'], summary: 'Forget a service and uninstall it', params: Type.Object({ id: Id, name: ServiceCode }, { additionalProperties: false }), security, response: created },
       },
       async (req, reply) => {
-        const { id, name } = req.params as { id: string; name: string };
+        const { id, name } = req.params;
         const a = await appliance(id);
         if (!a.desiredServices?.[name]) throw notFound(`service ${name} is not recorded for this appliance`);
         await ctx.store.appliances.mutate(a.applianceId, (cur) => {

@@ -1,8 +1,10 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import { checkKey } from '../../artifacts/artifact-store.js';
 import { ifRangeAllows, parseRange } from '../../artifacts/range.js';
-import { notFound } from '../errors.js';
+import { notFound } from '../../domain/domain-error.js';
 
 /**
  * Release files, for appliances to download: GET/HEAD /artifacts/<key>, with single byte ranges,
@@ -11,14 +13,15 @@ import { notFound } from '../errors.js';
  * registered release wrote are served (its record lists them), whatever else the directory holds.
  */
 export function artifactRoutes(store: ArtifactStore, serves: (key: string) => Promise<boolean>): FastifyPluginAsync {
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     app.route({
       method: ['GET', 'HEAD'],
       url: '/artifacts/*',
       exposeHeadRoute: false,
-      schema: { hide: true },
+      schema: { hide: true, params: Type.Object({ '*': Type.String({ maxLength: 1024 }) }) },
       handler: async (req, reply) => {
-        const key = (req.params as { '*': string })['*'];
+        const key = req.params['*'];
         if (!checkKey(key) || !(await serves(key))) throw notFound('no such artifact');
         const st = await store.stat(key);
         if (!st) throw notFound('no such artifact');

@@ -1,13 +1,14 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ApiError, CreateCustomerRequest, Customer, Id, Page, RegisterTokenInfo, RegisterTokenRequest, RegisterTokenResponse, UpdateCustomerRequest } from '@twinroot/protocol';
+import { ApiError, CreateCustomerRequest, Customer, Id, Page, PAGE_LIMIT_DEFAULT, PageLimit, RegisterTokenInfo, RegisterTokenRequest, RegisterTokenResponse, UpdateCustomerRequest } from '@twinroot/protocol';
 import { iso } from '../../clock.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { badRequest, notFound } from '../errors.js';
 import { decodePageToken, encodePageToken } from '../pagination.js';
 import { customerView, registerTokenView } from '../views.js';
+import { DomainError, notFound } from '../../domain/domain-error.js';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const security = [{ operatorKey: [] }];
@@ -19,21 +20,22 @@ function checkTimeZone(tz: string): void {
   try {
     new Intl.DateTimeFormat('en-US', { timeZone: tz });
   } catch {
-    throw badRequest('bad_time_zone', `unknown time zone ${JSON.stringify(tz)}`);
+    throw new DomainError('bad_time_zone', `unknown time zone ${JSON.stringify(tz)}`);
   }
 }
 
 /** Operator API: customers and their register tokens. */
 export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
   const { ctx } = deps;
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('onRequest', operatorAuth(deps.operatorKey));
 
     app.post(
       '/v1/customers',
       { schema: { tags: ['customers'], summary: 'Create a customer', body: CreateCustomerRequest, security, response: { 201: Type.Object({ customerId: Id }), ...errors } } },
       async (req, reply) => {
-        const body = req.body as CreateCustomerRequest;
+        const body = req.body;
         if (body.maintenanceWindow) checkTimeZone(body.maintenanceWindow.timeZone);
         const customerId = randomUUID();
         await ctx.store.customers.create({
@@ -55,14 +57,14 @@ export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
         schema: {
           tags: ['customers'],
           summary: 'List customers',
-          querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })), nextToken: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: false }),
+          querystring: Type.Object({ limit: Type.Optional(PageLimit), nextToken: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: false }),
           security,
           response: { 200: Page(Customer), ...errors },
         },
       },
       async (req) => {
-        const q = req.query as { limit: number; nextToken?: string };
-        const page = await ctx.store.listCustomers(q.limit, decodePageToken(q.nextToken, ['customerId']));
+        const q = req.query;
+        const page = await ctx.store.listCustomers(q.limit ?? PAGE_LIMIT_DEFAULT, decodePageToken(q.nextToken, ['customerId']));
         const nextToken = encodePageToken(page.next);
         return { items: page.items.map(customerView), ...(nextToken ? { nextToken } : {}) };
       },
@@ -72,7 +74,7 @@ export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/customers/:id',
       { schema: { tags: ['customers'], summary: 'One customer', params: IdParams, security, response: { 200: Customer, ...errors } } },
       async (req) => {
-        const c = await ctx.store.customers.get((req.params as { id: string }).id);
+        const c = await ctx.store.customers.get(req.params.id);
         if (!c) throw notFound('no such customer');
         return customerView(c);
       },
@@ -82,9 +84,9 @@ export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/customers/:id',
       { schema: { tags: ['customers'], summary: "Change a customer's canary flag or maintenance window (null removes it)", params: IdParams, body: UpdateCustomerRequest, security, response: { 200: Customer, ...errors } } },
       async (req) => {
-        const body = req.body as UpdateCustomerRequest;
+        const body = req.body;
         if (body.maintenanceWindow) checkTimeZone(body.maintenanceWindow.timeZone);
-        const out = await ctx.store.customers.mutate((req.params as { id: string }).id, (cur) => {
+        const out = await ctx.store.customers.mutate(req.params.id, (cur) => {
           const next = { ...cur };
           if (body.canary !== undefined) next.canary = body.canary;
           if (body.maintenanceWindow === null) delete next.maintenanceWindow;
@@ -109,9 +111,9 @@ export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
         },
       },
       async (req, reply) => {
-        const c = await ctx.store.customers.get((req.params as { id: string }).id);
+        const c = await ctx.store.customers.get(req.params.id);
         if (!c) throw notFound('no such customer');
-        const body = (req.body as RegisterTokenRequest | undefined) ?? {};
+        const body = req.body ?? {};
         const issued = await deps.registerTokenService.issue(c, { ttlHours: body.ttlHours ?? DEFAULT_REGISTER_TOKEN_TTL_HOURS, ...(body.maxUses ? { maxUses: body.maxUses } : {}) });
         return reply.code(201).send(issued);
       },
@@ -121,7 +123,7 @@ export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/customers/:id/register-tokens',
       { schema: { tags: ['customers'], summary: "A customer's register tokens: uses, limit, expiry, revocation (never the token itself)", params: IdParams, security, response: { 200: Type.Object({ items: Type.Array(RegisterTokenInfo) }), ...errors } } },
       async (req) => {
-        const c = await ctx.store.customers.get((req.params as { id: string }).id);
+        const c = await ctx.store.customers.get(req.params.id);
         if (!c) throw notFound('no such customer');
         return { items: (await ctx.store.registerTokensOf(c.customerId)).map(registerTokenView) };
       },
@@ -139,7 +141,7 @@ export function customerRoutes(deps: ApiDeps): FastifyPluginAsync {
         },
       },
       async (req) => {
-        const { id, tokenId } = req.params as { id: string; tokenId: string };
+        const { id, tokenId } = req.params;
         if (!(await ctx.store.customers.get(id))) throw notFound('no such customer');
         const existing = await ctx.store.registerTokens.get(tokenId);
         if (existing && existing.customerId !== id) throw notFound('no such register token for this customer');

@@ -1,11 +1,11 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ApiError, Heartbeat, Id, RegisterRequest, RegisterResponse, TaskResult, TokenRefreshResponse } from '@twinroot/protocol';
-import { RegisterTokenError } from '../../auth/register-token.js';
 import { isTerminal } from '../../domain/task-record.js';
 import { applianceAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { forbidden, HttpError, notFound, unauthorized } from '../errors.js';
+import { DomainError, notFound } from '../../domain/domain-error.js';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const TaskParams = Type.Object({ taskId: Id }, { additionalProperties: false });
@@ -16,13 +16,14 @@ const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 429
 function limit(waitS: number, reply: FastifyReply, what: string): void {
   if (waitS <= 0) return;
   reply.header('retry-after', String(waitS));
-  throw new HttpError(429, 'rate_limited', `too many registrations from ${what}; retry in ${waitS} s`);
+  throw new DomainError('rate_limited', `too many registrations from ${what}; retry in ${waitS} s`);
 }
 
 /** The device API (DESIGN.md "HTTP API"): register, token refresh, heartbeat, task result. */
 export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
   const { ctx } = deps;
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     app.post(
       '/v1/register',
       {
@@ -34,18 +35,12 @@ export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
         },
       },
       async (req, reply) => {
-        const body = req.body as RegisterRequest;
+        const body = req.body;
         const now = ctx.clock.now();
         limit(deps.registerRate.perAddress.take(req.ip, now), reply, 'this address');
-        let claims;
-        try {
-          claims = await deps.registerTokens.verify(body.registerToken, now);
-        } catch (err) {
-          if (err instanceof RegisterTokenError) throw unauthorized(err.code, err.message);
-          throw err;
-        }
+        const claims = await deps.registerTokens.verify(body.registerToken, now);
         limit(deps.registerRate.perToken.take(claims.tokenId, now), reply, 'this register token');
-        if (!(await ctx.store.customers.get(claims.customerId))) throw unauthorized('register_token_invalid', 'the customer of this register token no longer exists');
+        if (!(await ctx.store.customers.get(claims.customerId))) throw new DomainError('register_token_invalid', 'the customer of this register token no longer exists');
         await deps.registerTokenService.check(claims);
         const replayed = await deps.appliances.replayRegistration(body, claims);
         if (replayed) return replayed;
@@ -76,7 +71,7 @@ export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
           response: { 200: Type.Object({ ok: Type.Boolean(), status: Type.String(), finding: Type.String() }), ...errors },
         },
       },
-      async (req) => ({ ok: true, ...(await deps.appliances.heartbeat(req.appliance!, req.body as Heartbeat)) }),
+      async (req) => ({ ok: true, ...(await deps.appliances.heartbeat(req.appliance!, req.body)) }),
     );
 
     app.post(
@@ -93,11 +88,11 @@ export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
         },
       },
       async (req) => {
-        const { taskId } = req.params as { taskId: string };
+        const { taskId } = req.params;
         const task = await ctx.store.tasks.get(taskId);
         if (!task) throw notFound(`no task ${taskId}`);
-        if (task.ownerId !== req.appliance!.applianceId) throw forbidden('this task belongs to another appliance');
-        const { outcome, task: after } = await deps.tasks.applyResult(task, req.body as TaskResult);
+        if (task.ownerId !== req.appliance!.applianceId) throw new DomainError('forbidden', 'this task belongs to another appliance');
+        const { outcome, task: after } = await deps.tasks.applyResult(task, req.body);
         if (after.taskType === 'upgrade' && isTerminal(after.status)) {
           await deps.appliances.upgradeEnded(after.ownerId, after.taskId);
         }

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError, FleetSummary, FleetSummaryQuery } from '@twinroot/protocol';
 import { summarizeFleet, type FleetRow } from '../../domain/fleet-summary.js';
@@ -22,7 +23,8 @@ export function fleetRoutes(deps: ApiDeps): FastifyPluginAsync {
     }
     return cached.rows;
   };
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('onRequest', operatorAuth(deps.operatorKey));
     app.get(
       '/v1/fleet/summary',
@@ -35,7 +37,7 @@ export function fleetRoutes(deps: ApiDeps): FastifyPluginAsync {
           response: { 200: FleetSummary, 400: ApiError, 401: ApiError },
         },
       },
-      async (req) => summarizeFleet(await rows(), req.query as { region?: string; customerId?: string }),
+      async (req) => summarizeFleet(await rows(), req.query),
     );
   };
 }

@@ -1,11 +1,12 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { createReadStream } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ApiError, Id, TaskCreated, Timestamp } from '@twinroot/protocol';
-import { LOG_BUNDLE_MAX_BYTES, LogBundleExists, LogBundleTooLarge, type LogBundles } from '../../services/log-bundles.js';
+import { LOG_BUNDLE_MAX_BYTES, type LogBundles } from '../../services/log-bundles.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { HttpError, notFound, forbidden } from '../errors.js';
+import { DomainError, notFound } from '../../domain/domain-error.js';
 
 const security = [{ operatorKey: [] }];
 const errors = { 400: ApiError, 401: ApiError, 404: ApiError };
@@ -16,7 +17,8 @@ type Deps = ApiDeps & { logs: LogBundles; publicUrl: () => string };
 /** Operator API: ask an appliance for its diagnostic bundle, list and download the bundles. */
 export function logRoutes(deps: Deps): FastifyPluginAsync {
   const { ctx, logs } = deps;
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     app.addHook('onRequest', operatorAuth(deps.operatorKey));
 
     app.post(
@@ -31,7 +33,7 @@ export function logRoutes(deps: Deps): FastifyPluginAsync {
         },
       },
       async (req, reply) => {
-        const { id } = req.params as { id: string };
+        const { id } = req.params;
         if (!(await ctx.store.appliances.get(id, false))) throw notFound(`no appliance ${id}`);
         const { bundleId, path } = logs.issue(id, ctx.clock.now());
         const t = await deps.tasks.create({ applianceId: id, taskType: 'collectLogs', body: { uploadUrl: deps.publicUrl() + path }, createdBy: 'operator' });
@@ -50,14 +52,14 @@ export function logRoutes(deps: Deps): FastifyPluginAsync {
           response: { 200: Type.Object({ items: Type.Array(LogBundle) }), ...errors },
         },
       },
-      async (req) => ({ items: logs.list((req.params as { id: string }).id) }),
+      async (req) => ({ items: logs.list(req.params.id) }),
     );
 
     app.get(
       '/v1/appliances/:id/logs/:bundleId',
       { schema: { tags: ['appliances'], summary: 'Download one diagnostic bundle (tar.gz)', params: Type.Object({ id: Id, bundleId: Id }, { additionalProperties: false }), security } },
       async (req, reply) => {
-        const { id, bundleId } = req.params as { id: string; bundleId: string };
+        const { id, bundleId } = req.params;
         const file = logs.path(id, bundleId);
         if (!file) throw notFound('no such bundle');
         return reply
@@ -71,7 +73,8 @@ export function logRoutes(deps: Deps): FastifyPluginAsync {
 
 /** The appliance side: PUT of a bundle to the signed URL handed out in the collectLogs task. */
 export function logUploadRoutes(deps: Deps): FastifyPluginAsync {
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     // The body is streamed to disk, never buffered: any content type is taken as bytes.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
@@ -88,19 +91,13 @@ export function logUploadRoutes(deps: Deps): FastifyPluginAsync {
         },
       },
       async (req, reply) => {
-        const { applianceId, bundleId } = req.params as { applianceId: string; bundleId: string };
-        const { expires, sig } = req.query as { expires: string; sig: string };
+        const { applianceId, bundleId } = req.params;
+        const { expires, sig } = req.query;
         const ok = deps.logs.check(applianceId, bundleId, expires, sig, deps.ctx.clock.now());
-        if (!ok.ok) throw forbidden(`upload refused: ${ok.reason}`);
-        try {
-          const b = await deps.logs.store(applianceId, bundleId, req.body as NodeJS.ReadableStream as import('node:stream').Readable);
-          deps.ctx.log.info({ applianceId, bundleId, bytes: b.bytes }, 'diagnostic bundle uploaded');
-          return reply.code(201).send({ bundleId, bytes: b.bytes });
-        } catch (err) {
-          if (err instanceof LogBundleTooLarge) throw new HttpError(413, 'too_large', err.message);
-          if (err instanceof LogBundleExists) throw new HttpError(409, 'already_uploaded', err.message);
-          throw err;
-        }
+        if (!ok.ok) throw new DomainError('forbidden', `upload refused: ${ok.reason}`);
+        const b = await deps.logs.store(applianceId, bundleId, req.body as import('node:stream').Readable);
+        deps.ctx.log.info({ applianceId, bundleId, bytes: b.bytes }, 'diagnostic bundle uploaded');
+        return reply.code(201).send({ bundleId, bytes: b.bytes });
       },
     );
   };

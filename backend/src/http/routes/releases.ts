@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { createHash, randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
@@ -13,8 +14,8 @@ import { MAX_MANIFEST_BYTES } from '../../services/releases.js';
 import type { ReleaseRecord } from '../../store/store.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { badRequest, HttpError, notFound } from '../errors.js';
 import { releaseView } from '../views.js';
+import { DomainError, notFound } from '../../domain/domain-error.js';
 
 const security = [{ operatorKey: [] }];
 const errors = { 400: ApiError, 401: ApiError, 404: ApiError, 409: ApiError, 503: ApiError };
@@ -29,11 +30,11 @@ async function receiveUpload(req: FastifyRequest, incomingDir: string): Promise<
   const got: Partial<UploadedPackage> = {};
   try {
     for await (const part of req.parts()) {
-      if (part.type !== 'file') throw badRequest('bad_upload', `unexpected form field ${JSON.stringify(part.fieldname)} (send the files manifest, signature and payload)`);
+      if (part.type !== 'file') throw new DomainError('bad_upload', `unexpected form field ${JSON.stringify(part.fieldname)} (send the files manifest, signature and payload)`);
       const name = part.fieldname as (typeof PART_NAMES)[number];
-      if (!PART_NAMES.includes(name)) throw badRequest('bad_upload', `unexpected file ${JSON.stringify(part.fieldname)} (expected manifest, signature, payload)`);
+      if (!PART_NAMES.includes(name)) throw new DomainError('bad_upload', `unexpected file ${JSON.stringify(part.fieldname)} (expected manifest, signature, payload)`);
       if (name === 'payload') {
-        if (got.payloadPath) throw badRequest('bad_upload', 'payload sent twice');
+        if (got.payloadPath) throw new DomainError('bad_upload', 'payload sent twice');
         const hash = createHash('sha256');
         let size = 0;
         const path = join(dir, 'payload');
@@ -45,7 +46,7 @@ async function receiveUpload(req: FastifyRequest, incomingDir: string): Promise<
           },
         });
         await pipeline(part.file, meter, createWriteStream(path));
-        if (part.file.truncated) throw badRequest('payload_too_large', `payload exceeds ${MAX_PAYLOAD_BYTES} bytes`);
+        if (part.file.truncated) throw new DomainError('payload_too_large', `payload exceeds ${MAX_PAYLOAD_BYTES} bytes`);
         Object.assign(got, { payloadPath: path, payloadSize: size, payloadSha256: hash.digest('hex') });
       } else {
         const limit = name === 'manifest' ? MAX_MANIFEST_BYTES : 4096;
@@ -53,7 +54,7 @@ async function receiveUpload(req: FastifyRequest, incomingDir: string): Promise<
         let n = 0;
         for await (const c of part.file as AsyncIterable<Buffer>) {
           n += c.length;
-          if (n > limit) throw badRequest('bad_upload', `${name} is larger than ${limit} bytes`);
+          if (n > limit) throw new DomainError('bad_upload', `${name} is larger than ${limit} bytes`);
           chunks.push(c);
         }
         got[name] = Buffer.concat(chunks);
@@ -61,31 +62,32 @@ async function receiveUpload(req: FastifyRequest, incomingDir: string): Promise<
     }
   } catch (err) {
     await cleanup();
-    if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw badRequest('file_too_large', (err as Error).message);
+    if ((err as { code?: string }).code === 'FST_REQ_FILE_TOO_LARGE') throw new DomainError('file_too_large', (err as Error).message);
     throw err;
   }
   const missing = PART_NAMES.filter((n) => (n === 'payload' ? !got.payloadPath : !got[n]));
   if (missing.length > 0) {
     await cleanup();
-    throw badRequest('bad_upload', `missing file(s): ${missing.join(', ')}`);
+    throw new DomainError('bad_upload', `missing file(s): ${missing.join(', ')}`);
   }
   return { ...(got as UploadedPackage), cleanup };
 }
 
 /** A malformed multipart body (no boundary, cut off, bad part headers) is the client's error: 400, not 500. */
 function uploadError(err: unknown): unknown {
-  if (err instanceof HttpError) return err;
+  if (err instanceof DomainError) return err;
   const e = err as { message?: string; code?: string; statusCode?: number };
   if (e.statusCode && e.statusCode >= 400 && e.statusCode < 500) return err;
   const msg = String(e.message ?? '');
-  if (/multipart|boundary|unexpected end of form|malformed part header|part terminated/i.test(msg)) return badRequest('bad_upload', `malformed multipart body: ${msg.slice(0, 200)}`);
+  if (/multipart|boundary|unexpected end of form|malformed part header|part terminated/i.test(msg)) return new DomainError('bad_upload', `malformed multipart body: ${msg.slice(0, 200)}`);
   return err;
 }
 
 /** Operator API: releases. POST takes either a multipart upload of the three files or {manifestUrl}. */
 export function releaseRoutes(deps: ApiDeps & { releases: ReleaseService; incomingDir: string }): FastifyPluginAsync {
   const { ctx } = deps;
-  return async (app) => {
+  return async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
     await app.register(multipart, { limits: { fileSize: MAX_PAYLOAD_BYTES, files: 3, fields: 0, parts: 3 } });
     app.addHook('onRequest', operatorAuth(deps.operatorKey));
 
@@ -121,7 +123,7 @@ export function releaseRoutes(deps: ApiDeps & { releases: ReleaseService; incomi
           }
         } else {
           const v = vByUrl(req.body);
-          if (!v.ok) throw badRequest('bad_body', `body: ${v.error} (or send a multipart upload)`);
+          if (!v.ok) throw new DomainError('bad_body', `body: ${v.error} (or send a multipart upload)`);
           rec = await deps.releases.registerByUrl(v.value.manifestUrl);
         }
         return reply.code(201).send(releaseView(rec));
@@ -148,7 +150,7 @@ export function releaseRoutes(deps: ApiDeps & { releases: ReleaseService; incomi
       '/v1/releases/:id',
       { schema: { tags: ['releases'], summary: 'One release', params: Type.Object({ id: Id }, { additionalProperties: false }), security, response: { 200: Release, ...errors } } },
       async (req) => {
-        const r = await ctx.store.releases.get((req.params as { id: string }).id);
+        const r = await ctx.store.releases.get(req.params.id);
         if (!r) throw notFound('no such release');
         return releaseView(r);
       },
