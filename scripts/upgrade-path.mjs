@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The files an upgrade goes through, from the console's Upgrade button to the GRUB switch: the
-// relative-import closure of the console view, the backend's upgrade route, the agent's
+// relative-import closure (imports that run, not type-only ones) of the console view, the backend's upgrade route, the agent's
 // upgrade task and boot check, plus twinroot-slot and the shell libraries it sources.
 // `node scripts/upgrade-path.mjs [CHECKOUT]` prints each file with its line count and the total,
 // so two checkouts can be compared the same way.
@@ -22,7 +22,8 @@ function importsOf(file, text) {
     const parts = /for part in ([a-z -]+); do/.exec(text)?.[1]?.split(/\s+/) ?? [];
     return parts.map((p) => join(dirname(file), 'lib', `${p}.sh`)).filter((f) => existsSync(f));
   }
-  const specs = [...text.matchAll(/(?:import|export)\s[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]);
+  // Only what runs: `import type` / `export type` are erased by the compiler.
+  const specs = [...text.matchAll(/(?:import|export)\s+(?!type\s)[^'"]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g)].map((m) => m[1] ?? m[2]);
   return specs.map((s) => resolveImport(file, s)).filter(Boolean);
 }
 

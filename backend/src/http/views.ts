@@ -1,5 +1,4 @@
-import type { Appliance, Customer, RegisterTokenInfo, Release, RolloutSummary, RolloutView, TaskView } from '@twinroot/protocol';
-import { currentStage, totalsOf, type RolloutRecord } from '../rollouts/rollout-record.js';
+import type { Appliance, Customer, RegisterTokenInfo, Release, TaskView } from '@twinroot/protocol';
 import { applianceStatus } from '../domain/appliance-record.js';
 import type { CustomerRecord, RegisterTokenRecord, ReleaseRecord, StoredAppliance, StoredTask } from '../store/store.js';
 
@@ -73,45 +72,6 @@ export function releaseView(r: ReleaseRecord): Release {
     payloadSha256: r.payloadSha256 ?? '0'.repeat(64),
     source: r.source ?? 'url',
     manifestCreatedAt: r.manifestCreatedAt ?? r.createdAt,
-    createdAt: r.createdAt,
-  };
-}
-
-/** What the list and the detail view of a rollout both start with. */
-function rolloutHead(r: RolloutRecord): Pick<RolloutView, 'rolloutId' | 'releaseId' | 'version' | 'status' | 'pausedReason'> {
-  return { rolloutId: r.rolloutId, releaseId: r.releaseId, version: r.version, status: r.status, ...(r.pausedReason ? { pausedReason: r.pausedReason } : {}) };
-}
-
-export function rolloutView(r: RolloutRecord): RolloutView {
-  return {
-    ...rolloutHead(r),
-    policy: r.policy,
-    stages: r.stages.map((s) => ({
-      index: s.index,
-      region: s.region,
-      kind: s.kind,
-      status: s.status,
-      customers: s.customers,
-      counts: s.counts,
-      preDownloadFrom: s.preDownloadFrom,
-      plannedStartAt: s.plannedStartAt,
-      ...(s.startedAt ? { startedAt: s.startedAt } : {}),
-      ...(s.passedAt ? { passedAt: s.passedAt } : {}),
-    })),
-    totals: totalsOf(r),
-    createdAt: r.createdAt,
-    updatedAt: r.updatedAt,
-    ...(r.completedAt ? { completedAt: r.completedAt } : {}),
-  };
-}
-
-export function rolloutSummary(r: RolloutRecord): RolloutSummary {
-  const cur = currentStage(r);
-  return {
-    ...rolloutHead(r),
-    stages: r.stages.length,
-    ...(cur ? { currentStage: cur.index } : {}),
-    totals: totalsOf(r),
     createdAt: r.createdAt,
   };
 }

@@ -6,7 +6,7 @@ import type { RolloutService } from '../../services/rollouts.js';
 import type { OperatorAction } from '../../rollouts/rollout-record.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { rolloutSummary, rolloutView } from '../views.js';
+import { rolloutSummary, rolloutView } from '../rollout-views.js';
 import { notFound } from '../../domain/domain-error.js';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
