@@ -160,7 +160,7 @@ export function applianceRoutes(deps: ApiDeps): FastifyPluginAsync {
         if (body.allowDowngrade && !body.downgradeReason) throw new DomainError('downgrade_reason_required', 'allowDowngrade needs a downgradeReason: a downgrade below the committed version is an operator decision, recorded with its reason');
         const release = await ctx.store.releases.get(body.releaseId, false);
         if (!release) throw notFound(`no release ${body.releaseId}`);
-        const mode = (body.mode ?? 'install-reboot') as StartUpgradeOptions['mode'];
+        const mode: StartUpgradeOptions['mode'] = body.mode ?? 'install-reboot';
         const t = await deps.appliances.startUpgrade(a.applianceId, release, {
           mode,
           createdBy: 'operator',
