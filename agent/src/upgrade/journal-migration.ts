@@ -33,19 +33,11 @@ export const validateRecord = compile(UpgradeRecord);
 /** Format 1 spelt its states in kebab-case (protocol 1). */
 const STATES_V1 = ['idle', 'downloading', 'verified', 'installing', 'boot-configured', 'rebooting', 'trial', 'committed', 'rolling-back', 'rolled-back', 'failed'] as const;
 
-const RecordV1 = Type.Object({
-  taskId: Id,
-  version: Version,
-  location: Type.String({ minLength: 1, maxLength: 4096 }),
-  mode: Type.Union(UPGRADE_MODES.map((m) => Type.Literal(m))),
-  allowDowngrade: Type.Boolean(),
-  state: Type.Union(STATES_V1.map((s) => Type.Literal(s))),
-  slot: Type.Union([Slot, Type.Null()]),
-  payloadSha256: Type.Union([Type.String(), Type.Null()]),
-  error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
-  history: Type.Array(Type.Object({ state: Type.String(), at: Timestamp }), { maxItems: 100 }),
-  updatedAt: Timestamp,
-}, { additionalProperties: false });
+/** Format 1: today's record without the fields format 2 added, its states in kebab-case. */
+const RecordV1 = Type.Composite([
+  Type.Omit(UpgradeRecord, ['formatVersion', 'bootId', 'resumes', 'detail', 'state']),
+  Type.Object({ state: Type.Union(STATES_V1.map((s) => Type.Literal(s))) }),
+], { additionalProperties: false });
 const validateV1 = compile(RecordV1);
 
 /** Version 1's second record: the trial an upgrade armed before its reboot. */
