@@ -10,7 +10,7 @@ export { judgeHeartbeat } from './domain/heartbeat-rules.js';
 export { applianceStatus, HEARTBEAT_INTERVAL_S, PRESENCE_TIMEOUT_S } from './domain/appliance-record.js';
 export type { TaskRecord } from './domain/task-record.js';
 export type { StoredAppliance, StoredTask, ReleaseRecord } from './store/store.js';
-export { slotOf } from './sweeps/scheduler.js';
+export { slotOf, schedulePeriodMs } from './sweeps/scheduler.js';
 export { planRollout, splitHalves, regionOrder, PlanError, type FleetCustomer, type FleetAppliance, type PlannedStage } from './rollouts/plan.js';
 export { plannedStarts, slipAfter, preDownloadTimes, preDownloadFrom } from './rollouts/schedule.js';
 export { windowOpenAt, inWindow, zonedInstant } from './rollouts/maintenance-window.js';

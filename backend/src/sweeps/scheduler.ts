@@ -14,9 +14,20 @@ export type SweepOutcome = { outcome: 'ran'; report: SweepReport } | { outcome: 
 /** A lease outlives any normal run; a holder that died frees its slot after this. */
 const LEASE_TTL_MS = 4 * 60_000;
 
-/** The five-minute grid slot a time falls in (ISO, sortable): several instances agree on it. */
+/** The grid slot of `periodMs` a time falls in (ISO, sortable): several instances agree on it. */
 export function slotOf(nowMs: number, periodMs: number): string {
   return new Date(Math.floor(nowMs / periodMs) * periodMs).toISOString();
+}
+
+/**
+ * The lease grid of a schedule (pure): the shortest gap between its next runs, so every run
+ * has a slot of its own (a grid coarser than the schedule would skip runs) and instances that
+ * read the same schedule agree on the slots.
+ */
+export function schedulePeriodMs(nextRuns: readonly Date[], fallbackMs: number): number {
+  let best = Infinity;
+  for (let i = 1; i < nextRuns.length; i++) best = Math.min(best, nextRuns[i]!.getTime() - nextRuns[i - 1]!.getTime());
+  return Number.isFinite(best) && best > 0 ? best : fallbackMs;
 }
 
 /**
@@ -33,7 +44,8 @@ export class SweepScheduler {
     private readonly clock: Clock,
     private readonly metrics: Metrics,
     private readonly log: Logger,
-    readonly periodMs = 5 * 60_000,
+    /** The lease grid until start() reads it from the schedule (tests drive tick() by hand). */
+    public periodMs = 5 * 60_000,
   ) {}
 
   start(expression: string): void {
@@ -41,6 +53,7 @@ export class SweepScheduler {
       if (this.running) return; // the previous tick is still at work
       this.running = this.tick().finally(() => (this.running = null));
     });
+    this.periodMs = schedulePeriodMs(this.job.getNextRuns(24), this.periodMs);
   }
 
   async stop(): Promise<void> {

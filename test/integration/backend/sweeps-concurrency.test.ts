@@ -118,3 +118,19 @@ test('an instance killed between claiming and publishing: a restarted one finish
     await restarted.cleanup();
   }
 });
+
+test('the lease slot follows sweepSchedule: a one-minute schedule runs every minute (it was held to a five-minute grid)', async () => {
+  // Every minute of 29 February only: the real cron never fires during the test, the schedule's
+  // period is still one minute.
+  const b = await startTestBackend({ TWINROOT_DYNAMODB_ENDPOINT: first.urls.dynamodb, TWINROOT_SWEEP_SCHEDULE: '* * 29 2 *' }, undefined, { clock });
+  try {
+    assert.equal(b.scheduler.periodMs, 60_000);
+    clock.advance(60); // a fresh slot, whatever ran before
+    assert.equal((await b.scheduler.runLeased('presence')).outcome, 'ran');
+    clock.advance(1);
+    assert.equal((await b.scheduler.runLeased('presence')).outcome, 'ran', 'one minute later: its own slot (before: skipped until the next five-minute slot)');
+    assert.equal((await b.scheduler.runLeased('presence')).outcome, 'skipped', 'the same minute: taken');
+  } finally {
+    await b.cleanup();
+  }
+});

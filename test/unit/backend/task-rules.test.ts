@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { applianceStatus, applyResult, decideDue, judgeHeartbeat, slotOf, TASK_POLICIES, type TaskRecord } from '@twinroot/backend';
+import { applianceStatus, applyResult, decideDue, judgeHeartbeat, schedulePeriodMs, slotOf, TASK_POLICIES, type TaskRecord } from '@twinroot/backend';
 
 const T0 = Date.parse('2026-11-02T10:00:00.000Z');
 const at = (min: number) => new Date(T0 + min * 60_000).toISOString();
@@ -92,4 +92,10 @@ test('applianceStatus and sweep slots', () => {
   assert.equal(applianceStatus({ connection: 'connected' }), 'connected');
   assert.equal(slotOf(now(7), 300_000), at(5));
   assert.equal(slotOf(now(10), 300_000), at(10));
+  // The grid follows the schedule: the shortest gap between its runs, so no run shares a slot.
+  const runs = (...m: number[]) => m.map((x) => new Date(now(x)));
+  assert.equal(schedulePeriodMs(runs(0, 1, 2, 3), 300_000), 60_000);
+  assert.equal(schedulePeriodMs(runs(0, 5, 10), 60_000), 300_000);
+  assert.equal(schedulePeriodMs(runs(49, 56, 60, 67), 60_000), 4 * 60_000, '*/7: the gap over the hour is the shortest');
+  assert.equal(schedulePeriodMs(runs(0), 300_000), 300_000, 'one run known: the default');
 });
