@@ -104,11 +104,14 @@ test('an unhealthy trial rolls back, reboots, and reports health_check_failed', 
     const r = resultOf('up-bad')!;
     assert.equal(r.error!.code, 'health_check_failed');
     assert.match(r.error!.message, new RegExp(`slot ${slot} \\(version 3\\.0\\.0\\): 50-app: app did not start`));
-    // The reboot after the rollback lands on the committed slot; nothing more to report.
+    // The reboot after the rollback lands on the committed slot; nothing more to report, but the
+    // backend hears at once what runs now (it used to wait for the next heartbeat task).
+    const before = stack.api.received.heartbeats.length;
     await a.restart();
     assert.equal(a.agent.bootCheck, 'nothing');
     const s = await a.agent.driver.status();
     assert.deepEqual([s.bootedSlot, s.committedSlot], ['A', 'A']);
+    await waitFor('a heartbeat at start', () => stack.api.received.heartbeats.slice(before).some((h) => h.heartbeat.bootedSlot === 'A' && !h.heartbeat.trial));
   } finally {
     await a.stop();
   }
