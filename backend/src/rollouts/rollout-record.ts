@@ -36,6 +36,8 @@ export interface RolloutRecord {
   createdAt: string;
   updatedAt: string;
   completedAt?: string;
+  /** The last resume after a pause: a stage held back by the pause is late from then on. */
+  resumedAt?: string;
   createdBy: string;
   rev: number;
 }
@@ -85,7 +87,7 @@ export function advanceRollout(r: RolloutRecord, observed: ReadonlyMap<number, O
     const s = stages[i]!;
     if (s.status === 'waiting') {
       if (now < Date.parse(s.plannedStartAt)) break;
-      const planned = slipAfter(stages.map((x) => Date.parse(x.plannedStartAt)), i, now, r.policy.stageTimeoutMinutes);
+      const planned = slipAfter(stages.map((x) => Date.parse(x.plannedStartAt)), i, dueAt(s, stages[i - 1], r), r.policy.stageTimeoutMinutes);
       const createdAt = Date.parse(r.createdAt);
       stages = stages.map((x, j) =>
         j === i
@@ -108,6 +110,18 @@ export function advanceRollout(r: RolloutRecord, observed: ReadonlyMap<number, O
   return { next: { ...next, stages }, started };
 }
 
+/**
+ * When a stage could start: its planned time, or later when the stage before passed after it or
+ * a pause held it back. Later stages slip by that much only — never by how long the engine took
+ * to notice (a pass every few seconds, or a five-minute sweep), so such delays do not add up.
+ */
+function dueAt(s: StageRecord, previous: StageRecord | undefined, r: RolloutRecord): number {
+  const times = [Date.parse(s.plannedStartAt)];
+  if (previous?.passedAt) times.push(Date.parse(previous.passedAt));
+  if (r.resumedAt) times.push(Date.parse(r.resumedAt));
+  return Math.max(...times);
+}
+
 export type OperatorAction = 'pause' | 'resume' | 'abort';
 
 /**
@@ -125,7 +139,7 @@ export function applyOperatorAction(r: RolloutRecord, action: OperatorAction, no
       const rest = { ...r };
       delete rest.pausedReason;
       const stages = r.stages.map((s) => (s.status === 'running' ? { ...s, acceptedFailures: s.counts.failed + s.counts.rolledBack } : s));
-      return { next: { ...rest, stages, status: 'running', updatedAt: at } };
+      return { next: { ...rest, stages, status: 'running', resumedAt: at, updatedAt: at } };
     }
     case 'abort':
       if (r.status === 'completed' || r.status === 'aborted') return { refused: `rollout is already ${r.status}` };

@@ -107,3 +107,23 @@ test('rollout machine: a late stage slips the plan; an error pauses; resume acce
   assert.deepEqual(applyOperatorAction(r, 'resume', 0), { refused: 'rollout is running, not paused' });
   assert.equal((applyOperatorAction(r, 'abort', 0) as { next: RolloutRecord }).next.status, 'aborted');
 });
+
+test('rollout machine: a stage started a pass late does not move the plan; a real wait or a pause does', () => {
+  const t0 = Date.parse('2026-12-01T00:00:00Z');
+  const H = 3600_000;
+  const ok = { counts: c({ appliances: 10, succeeded: 10 }), allFinal: true };
+  let r = advanceRollout(rollout(4), new Map(), t0 + 8_000).next; // stage 0, a pass 8 s late
+  r = advanceRollout(r, new Map([[0, ok]]), t0 + 600_000).next; // passed long before stage 1's time
+  r = advanceRollout(r, new Map(), t0 + H + 7_700).next; // stage 1, a pass 7.7 s late
+  assert.equal(r.stages[1]!.status, 'running');
+  // Before: stage 2 moved to t0+2h+7.7 s, and each later stage added its own lateness.
+  assert.equal(r.stages[2]!.plannedStartAt, new Date(t0 + 2 * H).toISOString(), 'pass lateness does not slip the plan');
+  assert.equal(r.stages[3]!.plannedStartAt, new Date(t0 + 3 * H).toISOString());
+  // A pause that holds stage 2 back past its time slips the rest from the resume.
+  r = advanceRollout(r, new Map([[1, ok]]), t0 + H + 900_000).next;
+  r = (applyOperatorAction(r, 'pause', t0 + 1.5 * H) as { next: RolloutRecord }).next;
+  r = (applyOperatorAction(r, 'resume', t0 + 2.5 * H) as { next: RolloutRecord }).next;
+  r = advanceRollout(r, new Map(), t0 + 2.5 * H + 5_000).next;
+  assert.equal(r.stages[2]!.status, 'running');
+  assert.equal(r.stages[3]!.plannedStartAt, new Date(t0 + 3.5 * H).toISOString(), 'one stage timeout after the resume');
+});
