@@ -192,7 +192,9 @@ export class ApplianceService {
     const finding = judgeHeartbeat(a, hb);
     if (finding.kind === 'upgrade-verified') {
       const t = await this.ctx.store.tasks.get(finding.taskId);
-      if (t) await this.tasks.finish(t, 'succeeded', undefined, { detail: { ...(t.detail ?? {}), verifiedVersion: hb.version, verifiedSlot: hb.committedSlot } });
+      // With or without the agent's own report before it (`verifying`): the heartbeat is the proof.
+      const note = `verified: a heartbeat from ${hb.version} committed on slot ${hb.committedSlot}${t?.verifying ? '' : ' (before the agent reported done)'}`;
+      if (t) await this.tasks.finish(t, 'succeeded', undefined, { detail: { ...(t.detail ?? {}), verifiedVersion: hb.version, verifiedSlot: hb.committedSlot } }, note);
     } else if (finding.kind === 'rollback-detected') {
       await this.ctx.store.tasks.mutate(finding.taskId, (t) =>
         t.rolledBack ? null : { ...t, rolledBack: { at, toVersion: finding.toVersion }, events: [...t.events, { at, status: 'rolled_back', note: `appliance back on ${finding.toVersion}` }] },

@@ -185,11 +185,13 @@ export class RolloutService {
   private async observeStage(r: RolloutRecord, stage: StageRecord, pass: PassScope): Promise<Observation> {
     const targets = await this.ctx.store.targetsOfStage(stageKeyOf(r.rolloutId, stage.index));
     const stageWaiting = stage.status === 'waiting';
+    const previous = r.stages[stage.index - 1];
+    const stageStartsNow = stageWaiting && pass.now >= Date.parse(stage.plannedStartAt) && (!previous || previous.status === 'passed');
     const downloadAt = stageWaiting ? preDownloadTimes([...new Set(targets.map((t) => t.customerId))], Date.parse(stage.plannedStartAt), r.policy.preDownloadWindowHours, Date.parse(r.createdAt)) : null;
     const states: TargetState[] = [];
     for (const target of targets) {
       const t = await this.refresh(target, r, pass.release, pass.now);
-      const action = decideTargetAction(t, { rolloutRunning: r.status === 'running', stageWaiting, downloadAt: downloadAt?.get(t.customerId), now: pass.now });
+      const action = decideTargetAction(t, { rolloutRunning: r.status === 'running', stageWaiting, stageStartsNow, downloadAt: downloadAt?.get(t.customerId), now: pass.now });
       states.push((await this.actOnTarget(action, t, r, pass)).state);
     }
     return { counts: countTargets(states), allFinal: states.every((s) => FINAL_TARGET_STATES.has(s)) };
@@ -262,6 +264,9 @@ export class RolloutService {
   /** Claims the target's pre-download (a task id written first), then sends the download-mode task. */
   private async sendDownload(t: TargetRecord, release: ReleaseRecord, again = false): Promise<TargetRecord | null> {
     const now = this.ctx.clock.now();
+    // Already on the version (or newer): nothing to download; the stage's install pass settles it.
+    const a = again ? null : await this.ctx.store.appliances.get(t.applianceId, false);
+    if (a && !a.trial && compareVersions(a.version, release.version) >= 0) return null;
     const taskId = t.downloadTaskId ?? randomUUID();
     const claimed = again ? t : (await this.ctx.store.targets.mutate(t.targetId, (cur) => (cur.downloadTaskId || cur.state !== 'pending' ? null : { ...cur, downloadTaskId: taskId, state: 'downloading', updatedAt: iso(now) })))?.after;
     if (!claimed || claimed.downloadTaskId !== taskId) return null;

@@ -129,7 +129,7 @@ export class TaskService {
   }
 
   /** Moves a task to a final status (conditional), then supersedes older ones on success. */
-  async finish(task: StoredTask, status: TaskStatus, error?: { code: ErrorCode; message: string }, extra: Partial<StoredTask> = {}): Promise<StoredTask | null> {
+  async finish(task: StoredTask, status: TaskStatus, error?: { code: ErrorCode; message: string }, extra: Partial<StoredTask> = {}, note?: string): Promise<StoredTask | null> {
     const now = this.ctx.clock.now();
     const at = iso(now);
     const r = await this.ctx.store.tasks.mutate(
@@ -142,7 +142,7 @@ export class TaskService {
           status,
           updatedAt: at,
           ...(error ? { error } : {}),
-          events: event(cur, at, status, error?.message),
+          events: event(cur, at, status, error?.message ?? note),
         };
         return withDue(next, now);
       },

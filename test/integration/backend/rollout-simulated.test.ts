@@ -221,6 +221,38 @@ test('errors pause the rollout with the numbers; resume accepts them; a new appl
   }
 });
 
+test('pre-downloads: none for an appliance already on the version; none sent milliseconds before the install when the window passed during a pause', async () => {
+  const clock = new ManualClock(T0);
+  const b = await startTestBackend({ TWINROOT_RELEASE_PUBLIC_KEY_FILE: keys.publicKey }, undefined, { clock });
+  const sims: SimulatedAppliance[] = [];
+  try {
+    const op = ops(b);
+    const done = await simulateCustomer(b, { name: 'on-2', region: 'eu-west', n: 1, version: '2.0.0' });
+    const later = await simulateCustomer(b, { name: 'old', region: 'eu-west', n: 1 });
+    sims.push(...done.appliances, ...later.appliances);
+    const releaseId = await uploadRelease(b, '2.0.0');
+    const startAt = T0 + 3 * 3600_000;
+    const rolloutId = (await op('POST', '/v1/rollouts', { releaseId, startAt: new Date(startAt).toISOString(), stageTimeoutMinutes: 60, preDownloadWindowHours: 2 })).body.rolloutId as string;
+    // Paused before the windows open, resumed after stage 0's start: its window passed in the pause.
+    assert.equal((await op('POST', `/v1/rollouts/${rolloutId}/pause`)).status, 200);
+    while (clock.now() < startAt + 10 * 60_000) {
+      clock.advance(20);
+      await b.services.rollouts.pass(rolloutId);
+    }
+    assert.equal((await op('POST', `/v1/rollouts/${rolloutId}/resume`)).status, 200);
+    const r = await until(b, rolloutId, 'completed', (v) => v.status === 'completed' || (clock.advance(20), false));
+    assert.equal(r.status, 'completed');
+    assert.deepEqual(upgradeTasks(done.appliances[0]!, 'download').length + upgradeTasks(done.appliances[0]!, 'install-reboot').length, 0, 'already on 2.0.0: no task at all');
+    // The stage of `old` started at the resume: its install downloads; no pre-download beside it.
+    const old = later.appliances[0]!;
+    assert.deepEqual([upgradeTasks(old, 'download').length, upgradeTasks(old, 'install-reboot').length], [0, 1]);
+    assert.equal(old.version, '2.0.0');
+  } finally {
+    for (const s of sims) await s.close();
+    await b.cleanup();
+  }
+});
+
 test('rollout requests: unknown release, region, canary customer, thresholds out of range', async () => {
   const b = await startTestBackend({ TWINROOT_RELEASE_PUBLIC_KEY_FILE: keys.publicKey });
   try {

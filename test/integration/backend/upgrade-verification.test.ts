@@ -52,6 +52,10 @@ test('install-reboot upgrade: agent success waits for a heartbeat; trial is not 
   const t = await backend.data.tasks.get(taskId);
   assert.equal(t?.status, 'succeeded');
   assert.equal(t?.detail?.verifiedVersion, '2.0.0');
+  assert.deepEqual(t?.events.slice(-2).map((e) => [e.status, e.note]), [
+    ['verifying', 'agent reports done; waiting for a heartbeat from the committed new version'],
+    ['succeeded', 'verified: a heartbeat from 2.0.0 committed on slot B'],
+  ]);
   const a = (await op('GET', `/v1/appliances/${id}`)).body;
   assert.equal(a.status, 'connected');
   assert.equal((a.lastUpgrade as { version: string }).version, '2.0.0');

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { decideTargetAction, type TargetFacts } from '@twinroot/backend';
 
 const t = (o: Partial<Parameters<typeof decideTargetAction>[0]> = {}) => ({ state: 'pending' as const, ...o });
-const facts = (o: Partial<TargetFacts> = {}): TargetFacts => ({ rolloutRunning: true, stageWaiting: false, downloadAt: undefined, now: 1000, ...o });
+const facts = (o: Partial<TargetFacts> = {}): TargetFacts => ({ rolloutRunning: true, stageWaiting: false, stageStartsNow: false, downloadAt: undefined, now: 1000, ...o });
 
 test('a running stage installs every target that is not finished and has no install task', () => {
   assert.equal(decideTargetAction(t(), facts()), 'install');
@@ -21,6 +21,8 @@ test('a waiting stage pre-downloads once the customer\'s time came, once per tar
   assert.equal(decideTargetAction(t(), facts({ stageWaiting: true })), 'none', 'no pre-download for this customer');
   assert.equal(decideTargetAction(t({ downloadTaskId: 'd', state: 'downloading' }), facts({ stageWaiting: true, downloadAt: 0 })), 'none');
   assert.equal(decideTargetAction(t({ downloadFailed: true }), facts({ stageWaiting: true, downloadAt: 0 })), 'none', 'a failed pre-download is not retried; the install downloads');
+  // A window that opened during a pause (or a stage about to start): the install does the download.
+  assert.equal(decideTargetAction(t(), facts({ stageWaiting: true, stageStartsNow: true, downloadAt: 0 })), 'none');
 });
 
 test('a paused or aborted rollout sends nothing', () => {
