@@ -14,8 +14,10 @@ import { downloadRelease, localUpgrade } from './release-commands.js';
 import { readRegisterSeed } from './register-seed.js';
 
 const USAGE = `usage: twinroot [--config FILE] <command>
-  register --token TOKEN --backend URL   register this appliance with the backend
-  register --seed FILE                   the same, from a JSON seed {"backendUrl","registerToken"}
+  register --token TOKEN --backend URL [--hostname NAME]
+                                         register this appliance with the backend (the name
+                                         operators see: --hostname, else the system's hostname)
+  register --seed FILE [--hostname NAME] the same, from a JSON seed {"backendUrl","registerToken"}
                                          (first boot: cloud user data, QEMU fw_cfg, VMware guestinfo)
   status [--json]                        identity, connection, slots, current task
   diagnose --out FILE                    write a diagnostic bundle (tar.gz)
@@ -41,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
       token: { type: 'string' },
       seed: { type: 'string' },
       backend: { type: 'string' },
+      hostname: { type: 'string' },
       json: { type: 'boolean' },
       out: { type: 'string' },
       dest: { type: 'string' },
@@ -67,7 +70,8 @@ async function main(argv: string[]): Promise<number> {
       const { backendUrl, registerToken } = values.seed ? readRegisterSeed(values.seed) : { backendUrl: values.backend, registerToken: values.token };
       if (!registerToken) throw new UsageError('register needs --token TOKEN');
       if (!backendUrl || !/^https?:\/\/[^\s]+$/.test(backendUrl)) throw new UsageError('register needs --backend http(s)://HOST[:PORT]');
-      const id = await register({ backendUrl, registerToken, stateDir: cfg.stateDir, slots: createSlotDriver(cfg.slots) });
+      if (values.hostname !== undefined && !/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(values.hostname)) throw new UsageError('--hostname must be a host name (letters, digits, dots and dashes, at most 253)');
+      const id = await register({ backendUrl, registerToken, stateDir: cfg.stateDir, slots: createSlotDriver(cfg.slots), ...(values.hostname ? { hostname: values.hostname } : {}) });
       console.log(`registered as ${id.applianceId}; token expires ${id.tokenExpiresAt}; MQTT ${id.mqtt.url}`);
       return 0;
     }

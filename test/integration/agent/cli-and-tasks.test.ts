@@ -40,9 +40,10 @@ function applianceConfig(): { file: string; dir: string } {
 
 test('twinroot register stores the identity (0600) and sends the appliance facts', async () => {
   const { file, dir } = applianceConfig();
-  const r = await twinroot(['--config', file, 'register', '--token', TEST_REGISTER_TOKEN, '--backend', stack.api.url]);
+  const r = await twinroot(['--config', file, 'register', '--token', TEST_REGISTER_TOKEN, '--backend', stack.api.url, '--hostname', 'edge-17.example']);
   assert.equal(r.code, 0, r.err);
   assert.match(r.out, /^registered as [0-9a-f-]{36}; token expires .*; MQTT mqtt:\/\/127\.0\.0\.1:\d+\n$/);
+  assert.equal(stack.api.received.registrations.at(-1)!.hostname, 'edge-17.example', 'the name operators see');
   const idFile = join(dir, 'state/identity.json');
   assert.equal(statSync(idFile).mode & 0o777, 0o600);
   const id = JSON.parse(readFileSync(idFile, 'utf8')) as { applianceId: string; backendUrl: string };
@@ -73,6 +74,7 @@ test('CLI errors are one line with a non-zero exit', async () => {
     [['--config', file, 'register', '--token', 'wrong-token-wrong-token', '--backend', stack.api.url], 1, /^twinroot: registration failed: HTTP 401/],
     [['--config', file, 'register', '--backend', stack.api.url], 2, /^twinroot: register needs --token/],
     [['--config', file, 'register', '--token', 'x'.repeat(20), '--backend', 'ftp://x'], 2, /--backend http/],
+    [['--config', file, 'register', '--token', 'x'.repeat(20), '--backend', stack.api.url, '--hostname', 'a b;reboot'], 2, /--hostname must be a host name/],
     [['--config', file, 'frobnicate'], 2, /^twinroot: unknown command: frobnicate/],
     [['--config', join(tmpdir(), 'missing.json'), 'status'], 1, /cannot read config .*ENOENT/],
     [['--config', file, 'diagnose'], 2, /diagnose needs --out/],
