@@ -54,36 +54,48 @@ const validatePending = compile(PendingBootV1);
 /**
  * Today's record from what an older agent left (pure): its journal and its pending-boot record,
  * either of which may be missing or damaged. An appliance in the middle of an upgrade when its
- * agent is updated must finish it, so a pending trial wins: it becomes the journal's `rebooting`
- * state with the boot id that armed it.
+ * agent is updated must finish it, so a pending trial wins over the journal's `rebooting` state
+ * of the same task (it adds the boot id that armed it) and over a record of another task that is
+ * older than it; a pending record older than the journal is stale and dropped.
  */
 export function migrateJournal(raw: unknown, rawPending: unknown): UpgradeRecord | null {
   const current = validateRecord(raw);
-  if (current.ok) return current.value;
-  const v1 = validateV1(raw);
+  const v1 = current.ok ? null : validateV1(raw);
+  const old: UpgradeRecord | null = current.ok ? current.value : v1?.ok ? fromFormat1(v1.value) : null;
   const pending = validatePending(rawPending);
-  const old = v1.ok ? { ...v1.value, state: fromProtocol1(v1.value.state) as UpgradeState, history: v1.value.history.map((h) => ({ ...h, state: fromProtocol1(h.state) })) } : null;
   const trial = pending.ok ? pending.value : null;
-  if (trial && (!old || old.taskId !== trial.taskId || old.state === 'rebooting')) {
-    const base = old && old.taskId === trial.taskId ? old : null;
-    return {
-      formatVersion: JOURNAL_FORMAT,
-      taskId: trial.taskId,
-      version: trial.version,
-      location: base?.location ?? 'pending-boot.json',
-      mode: base?.mode ?? 'install-reboot',
-      allowDowngrade: base?.allowDowngrade ?? false,
-      state: 'rebooting',
-      slot: trial.slot,
-      payloadSha256: base?.payloadSha256 ?? null,
-      bootId: trial.bootId,
-      resumes: 0,
-      detail: {},
-      error: null,
-      history: [...(base?.history ?? []), { state: 'rebooting', at: trial.arrangedAt }].slice(-100),
-      updatedAt: trial.arrangedAt,
-    };
-  }
-  if (!old) return null;
-  return { formatVersion: JOURNAL_FORMAT, ...old, bootId: null, resumes: 0, detail: {} };
+  if (!trial) return old;
+  const sameTask = old?.taskId === trial.taskId;
+  const trialWins = !old || (sameTask ? old.state === 'rebooting' : Date.parse(trial.arrangedAt) >= Date.parse(old.updatedAt));
+  if (!trialWins) return sameTask && old.bootId === null ? { ...old, bootId: trial.bootId } : old;
+  const base = sameTask ? old : null;
+  return {
+    formatVersion: JOURNAL_FORMAT,
+    taskId: trial.taskId,
+    version: trial.version,
+    location: base?.location ?? 'pending-boot.json',
+    mode: base?.mode ?? 'install-reboot',
+    allowDowngrade: base?.allowDowngrade ?? false,
+    state: 'rebooting',
+    slot: trial.slot,
+    payloadSha256: base?.payloadSha256 ?? null,
+    bootId: trial.bootId,
+    resumes: 0,
+    detail: {},
+    error: null,
+    history: [...(base?.history ?? []), { state: 'rebooting', at: trial.arrangedAt }].slice(-100),
+    updatedAt: trial.arrangedAt,
+  };
+}
+
+function fromFormat1(r: Static<typeof RecordV1>): UpgradeRecord {
+  return {
+    formatVersion: JOURNAL_FORMAT,
+    ...r,
+    state: fromProtocol1(r.state) as UpgradeState,
+    history: r.history.map((h) => ({ ...h, state: fromProtocol1(h.state) })),
+    bootId: null,
+    resumes: 0,
+    detail: {},
+  };
 }

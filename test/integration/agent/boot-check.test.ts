@@ -31,7 +31,7 @@ function payload(files: Record<string, { text: string; mode?: number }>): string
  * `rebooting` state with the boot that armed it — or, with `legacy`, the two records an agent
  * ≤ 0.9 left (journal format 1 and pending-boot.json), which the agent must migrate and finish.
  */
-async function arrangeTrial(a: TestAgent, taskId: string, version: string, file: string, legacy = false): Promise<'A' | 'B'> {
+async function arrangeTrial(a: TestAgent, taskId: string, version: string, file: string, legacy: false | 'both' | 'pending-only' = false): Promise<'A' | 'B'> {
   const d = a.agent.driver as DirSlotDriver;
   const s = await d.status();
   const slot = s.bootedSlot === 'A' ? 'B' : 'A';
@@ -42,7 +42,7 @@ async function arrangeTrial(a: TestAgent, taskId: string, version: string, file:
   const at = new Date().toISOString();
   if (legacy) {
     const v1 = { taskId, version, location: 'https://example.invalid/manifest.json', mode: 'install-reboot', allowDowngrade: false, state: 'rebooting', slot, payloadSha256: 'a'.repeat(64), error: null, history: [{ state: 'boot_configured', at }, { state: 'rebooting', at }], updatedAt: at };
-    writeFileSync(join(a.config.stateDir, 'upgrade.json'), JSON.stringify(v1));
+    if (legacy === 'both') writeFileSync(join(a.config.stateDir, 'upgrade.json'), JSON.stringify(v1));
     writeFileSync(join(a.config.stateDir, 'pending-boot.json'), JSON.stringify({ taskId, slot, version, bootId: d.bootId(), arrangedAt: at }));
     return slot;
   }
@@ -79,13 +79,21 @@ test('a healthy trial boot commits and reports the task succeeded', async () => 
 test('an upgrade an older agent left in its reboot (journal format 1 + pending-boot.json) is migrated and finished', async () => {
   const a = await startTestAgent(stack.api, stack.backend.urls.mqtt, { reboot: async () => {} });
   try {
-    const slot = await arrangeTrial(a, 'up-legacy', '2.5.0', payload({ 'etc/app': { text: 'v2.5' } }), true);
+    const slot = await arrangeTrial(a, 'up-legacy', '2.5.0', payload({ 'etc/app': { text: 'v2.5' } }), 'both');
     await a.restart();
     assert.equal(a.agent.bootCheck, 'committed');
     await waitFor('up-legacy result', () => resultOf('up-legacy')?.status === 'succeeded');
     assert.equal(existsSync(join(a.config.stateDir, 'pending-boot.json')), false, 'the second record is gone');
     const rec = new UpgradeJournal(a.config.stateDir).read()!;
     assert.deepEqual([rec.formatVersion, rec.state, rec.slot, rec.location], [2, 'committed', slot, 'https://example.invalid/manifest.json']);
+    // Then a pending-boot record alone, newer than today's journal (what the VM harness writes):
+    // its trial is the one to settle, not the committed upgrade the journal remembers.
+    const bad = payload({ 'etc/twinroot/health.d/50-app': { text: '#!/bin/sh\necho "app did not start"\nexit 1\n', mode: 0o755 } });
+    await arrangeTrial(a, 'up-legacy-2', '2.6.0', bad, 'pending-only');
+    await a.restart();
+    assert.equal(a.agent.bootCheck, 'rolled_back');
+    await waitFor('up-legacy-2 result', () => resultOf('up-legacy-2')?.status === 'failed');
+    assert.equal(resultOf('up-legacy-2')!.error!.code, 'health_check_failed');
   } finally {
     await a.stop();
   }

@@ -37,6 +37,15 @@ test('a pending-boot record alone (its journal lost or another task\'s) is still
   }
 });
 
+test('a pending-boot record newer than today\'s journal of an earlier task wins; an older one is stale', () => {
+  const earlier = migrateJournal(v1('committed', 'up-0'), null)!; // format 2, updated at `at`
+  const newer = { ...pending('up-1'), arrangedAt: '2026-11-30T11:00:00.000Z' };
+  const rec = migrateJournal(earlier, newer)!;
+  assert.deepEqual([rec.taskId, rec.state, rec.bootId], ['up-1', 'rebooting', 'boot-1']);
+  const stale = { ...pending('up-1'), arrangedAt: '2026-11-30T09:00:00.000Z' };
+  assert.deepEqual(migrateJournal(earlier, stale), earlier);
+});
+
 test('damaged records migrate to nothing rather than to a guess', () => {
   assert.equal(migrateJournal(null, null), null);
   assert.equal(migrateJournal({ taskId: 'x' }, { slot: 'C' }), null);
