@@ -133,3 +133,23 @@ export const RolloutSummary = Type.Object(
   strict,
 );
 export type RolloutSummary = Static<typeof RolloutSummary>;
+
+/** Where one appliance is in a rollout. */
+export const ROLLOUT_TARGET_STATES = ['pending', 'downloading', 'downloaded', 'installing', 'succeeded', 'failed', 'rolled_back', 'cancelled'] as const;
+export type RolloutTargetState = (typeof ROLLOUT_TARGET_STATES)[number];
+
+/** GET /v1/rollouts/:id/stages/:index/appliances: one appliance of a stage. */
+export const RolloutTarget = Type.Object(
+  {
+    applianceId: Id,
+    customerId: Id,
+    stage: Type.Integer({ minimum: 0 }),
+    state: Type.Union(ROLLOUT_TARGET_STATES.map((s) => Type.Literal(s))),
+    downloadTaskId: Type.Optional(Id),
+    installTaskId: Type.Optional(Id),
+    note: Type.Optional(Text),
+    updatedAt: Timestamp,
+  },
+  strict,
+);
+export type RolloutTarget = Static<typeof RolloutTarget>;

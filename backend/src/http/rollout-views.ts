@@ -1,5 +1,6 @@
-import type { RolloutSummary, RolloutView } from '@twinroot/protocol';
+import type { RolloutSummary, RolloutTarget, RolloutView } from '@twinroot/protocol';
 import { currentStage, totalsOf, type RolloutRecord } from '../rollouts/rollout-record.js';
+import type { TargetRecord } from '../rollouts/target-state.js';
 
 // What operators see of a rollout (the rollout routes' views; the rest are in views.ts).
 
@@ -39,5 +40,19 @@ export function rolloutSummary(r: RolloutRecord): RolloutSummary {
     ...(cur ? { currentStage: cur.index } : {}),
     totals: totalsOf(r),
     createdAt: r.createdAt,
+  };
+}
+
+/** One appliance of a stage, as operators see it (not its claim bookkeeping). */
+export function rolloutTargetView(t: TargetRecord): RolloutTarget {
+  return {
+    applianceId: t.applianceId,
+    customerId: t.customerId,
+    stage: t.stageIndex,
+    state: t.state,
+    ...(t.downloadTaskId ? { downloadTaskId: t.downloadTaskId } : {}),
+    ...(t.installTaskId ? { installTaskId: t.installTaskId } : {}),
+    ...(t.note ? { note: t.note } : {}),
+    updatedAt: t.updatedAt,
   };
 }

@@ -1,8 +1,8 @@
-import { ROLLED_BACK_CODES, type StageCounts } from '@twinroot/protocol';
+import { ROLLED_BACK_CODES, ROLLOUT_TARGET_STATES, type StageCounts } from '@twinroot/protocol';
 import type { TaskRecord } from '../domain/task-record.js';
 
 /** Where one appliance is in a rollout. */
-export const TARGET_STATES = ['pending', 'downloading', 'downloaded', 'installing', 'succeeded', 'failed', 'rolled_back', 'cancelled'] as const;
+export const TARGET_STATES = ROLLOUT_TARGET_STATES;
 export type TargetState = (typeof TARGET_STATES)[number];
 
 export const FINAL_TARGET_STATES: ReadonlySet<TargetState> = new Set(['succeeded', 'failed', 'rolled_back', 'cancelled']);

@@ -262,6 +262,14 @@ export class Store {
     return items;
   }
 
+  /** One page of a stage's targets (the byStage index), for operators. */
+  async stageTargetsPage(stageKey: string, limit: number, start?: Record<string, unknown>): Promise<PageOf<TargetRecord>> {
+    const out = await this.doc.send(
+      new QueryCommand({ TableName: this.tables.rolloutTargets, IndexName: 'byStage', KeyConditionExpression: 'stageKey = :s', ExpressionAttributeValues: { ':s': stageKey }, Limit: limit, ExclusiveStartKey: start }),
+    );
+    return { items: (out.Items ?? []) as TargetRecord[], next: out.LastEvaluatedKey };
+  }
+
   /** Writes targets 25 at a time (BatchWriteItem), retrying what DynamoDB hands back unprocessed. */
   async putTargets(targets: readonly TargetRecord[]): Promise<void> {
     for (let i = 0; i < targets.length; i += 25) {

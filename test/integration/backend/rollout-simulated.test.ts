@@ -75,6 +75,17 @@ test('a rollout over 3 regions: plan, pre-downloads spread before each stage, st
     assert.equal(r.stages[3]!.plannedStartAt, '2026-11-03T02:00:00.000Z');
     assert.deepEqual(r.policy, { startAt, successThreshold: 0.95, errorThreshold: 0.05, stageTimeoutMinutes: 60, preDownloadWindowHours: 12, mode: 'install-reboot' });
     assert.equal((await op('GET', '/v1/rollouts')).body.items instanceof Array, true);
+    // Which appliance is in which stage, paged: us-east's first half holds u1's, u2's and u3's first appliances.
+    type StagePage = { items: { applianceId: string; customerId: string; stage: number; state: string }[]; nextToken?: string };
+    const p1 = (await op<StagePage>('GET', `/v1/rollouts/${rolloutId}/stages/6/appliances?limit=2`)).body;
+    assert.equal(p1.items.length, 2);
+    assert.ok(p1.nextToken);
+    const p2 = (await op<StagePage>('GET', `/v1/rollouts/${rolloutId}/stages/6/appliances?limit=2&nextToken=${encodeURIComponent(p1.nextToken!)}`)).body;
+    const members = [...p1.items, ...p2.items];
+    assert.deepEqual(members.map((m) => m.applianceId).sort(), [u1.appliances[0]!, u2.appliances[0]!, u3.appliances[0]!].map((x) => x.applianceId).sort());
+    assert.ok(members.every((m) => m.stage === 6 && m.state === 'pending'));
+    assert.equal((await op('GET', `/v1/rollouts/${rolloutId}/stages/8/appliances`)).status, 404, 'no stage 8');
+    assert.equal((await op('GET', `/v1/rollouts/${rolloutId}/stages/0/appliances?nextToken=bm90LWEta2V5`)).status, 400);
 
     await b.services.rollouts.pass(rolloutId);
     assert.equal(sims.flatMap((s) => s.tasks).filter((t) => t.taskType === 'upgrade').length, 0, 'nothing before the windows open');

@@ -8,13 +8,36 @@ const KIND = { 'canary-first-half': 'canaries, first half', 'canary-second-half'
 export function rolloutView(id) {
   const head = h('div');
   const stages = h('div', { 'data-testid': 'stages' });
+  const members = h('div', { 'data-testid': 'stage-appliances' });
+  // Which appliance is in which stage: one stage's appliances, a page at a time (not polled).
+  const showStage = async (index, token, shown = []) => {
+    const page = await api('GET', `/v1/rollouts/${id}/stages/${index}/appliances?limit=50${token ? `&nextToken=${encodeURIComponent(token)}` : ''}`);
+    const items = [...shown, ...page.items];
+    replace(
+      members,
+      h('h2', null, `Stage ${index + 1}: appliances `, h('span', { class: 'hint' }, `as of ${when(new Date().toISOString())}`)),
+      h(
+        'table',
+        { class: 'grid' },
+        h('thead', null, h('tr', null, ['appliance', 'customer', 'state', 'note', 'updated'].map((c) => h('th', null, c)))),
+        h(
+          'tbody',
+          null,
+          items.map((t) =>
+            h('tr', { 'data-appliance': t.applianceId }, h('td', null, h('a', { href: `#/appliances/${t.applianceId}` }, short(t.applianceId))), h('td', { class: 'mono' }, short(t.customerId)), h('td', null, badge(t.state)), h('td', { class: 'hint' }, t.note ?? ''), h('td', null, when(t.updatedAt))),
+          ),
+        ),
+      ),
+      h('div', { class: 'actions' }, page.nextToken ? action('More', () => showStage(index, page.nextToken, items)) : null, action('Reload', () => showStage(index))),
+    );
+  };
   const act = (verb) => async () => {
     await api('POST', `/v1/rollouts/${id}/${verb}`);
     toast(`Rollout ${verb === 'abort' ? 'aborted' : verb === 'pause' ? 'paused' : 'resumed'}`);
     await view.refresh();
   };
   const view = {
-    mount: () => h('div', { class: 'page' }, h('p', null, h('a', { href: '#/rollouts' }, '← Rollouts')), head, h('h2', null, 'Stages'), stages),
+    mount: () => h('div', { class: 'page' }, h('p', null, h('a', { href: '#/rollouts' }, '← Rollouts')), head, h('h2', null, 'Stages'), stages, members),
     async refresh() {
       const r = await api('GET', `/v1/rollouts/${id}`);
       const p = r.policy;
@@ -43,7 +66,7 @@ export function rolloutView(id) {
         h(
           'table',
           { class: 'grid stages' },
-          h('thead', null, h('tr', null, ['#', 'region', 'who', 'status', 'progress', 'pre-download window', 'planned start', 'started', 'passed'].map((c) => h('th', null, c)))),
+          h('thead', null, h('tr', null, ['#', 'region', 'who', 'status', 'progress', 'pre-download window', 'planned start', 'started', 'passed', ''].map((c) => h('th', null, c)))),
           h(
             'tbody',
             null,
@@ -60,6 +83,7 @@ export function rolloutView(id) {
                 h('td', null, when(s.plannedStartAt)),
                 h('td', null, when(s.startedAt)),
                 h('td', null, when(s.passedAt)),
+                h('td', null, action('Appliances', () => showStage(s.index), { class: 'link', 'data-testid': `stage-appliances-${s.index}` })),
               ),
             ),
           ),

@@ -1,12 +1,13 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ApiError, CreateRolloutRequest, Id, Page, RolloutSummary, RolloutView } from '@twinroot/protocol';
+import { ApiError, CreateRolloutRequest, Id, Page, PAGE_LIMIT_DEFAULT, PageLimit, RolloutSummary, RolloutTarget, RolloutView } from '@twinroot/protocol';
 import type { RolloutService } from '../../services/rollouts.js';
-import type { OperatorAction } from '../../rollouts/rollout-record.js';
+import { stageKeyOf, type OperatorAction } from '../../rollouts/rollout-record.js';
+import { decodePageToken, encodePageToken } from '../pagination.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
-import { rolloutSummary, rolloutView } from '../rollout-views.js';
+import { rolloutSummary, rolloutTargetView, rolloutView } from '../rollout-views.js';
 import { notFound } from '../../domain/domain-error.js';
 
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
@@ -40,6 +41,28 @@ export function rolloutRoutes(deps: ApiDeps & { rollouts: RolloutService }): Fas
         const r = await ctx.store.rollouts.get(req.params.id);
         if (!r) throw notFound('no such rollout');
         return rolloutView(r);
+      },
+    );
+
+    app.get(
+      '/v1/rollouts/:id/stages/:index/appliances',
+      {
+        schema: {
+          tags: ['rollouts'],
+          summary: 'The appliances of one stage and where each is (paged)',
+          params: Type.Object({ id: Id, index: Type.Integer({ minimum: 0, maximum: 9999 }) }, { additionalProperties: false }),
+          querystring: Type.Object({ limit: Type.Optional(PageLimit), nextToken: Type.Optional(Type.String({ maxLength: 2048 })) }, { additionalProperties: false }),
+          security,
+          response: { 200: Page(RolloutTarget), ...errors },
+        },
+      },
+      async (req) => {
+        const r = await ctx.store.rollouts.get(req.params.id);
+        if (!r) throw notFound('no such rollout');
+        if (req.params.index >= r.stages.length) throw notFound(`rollout ${r.rolloutId} has ${r.stages.length} stages`);
+        const page = await ctx.store.stageTargetsPage(stageKeyOf(r.rolloutId, req.params.index), req.query.limit ?? PAGE_LIMIT_DEFAULT, decodePageToken(req.query.nextToken, ['targetId', 'stageKey']));
+        const nextToken = encodePageToken(page.next);
+        return { items: page.items.map(rolloutTargetView), ...(nextToken ? { nextToken } : {}) };
       },
     );
 
