@@ -60,7 +60,7 @@ export function rolloutRoutes(deps: ApiDeps & { rollouts: RolloutService }): Fas
         const r = await ctx.store.rollouts.get(req.params.id);
         if (!r) throw notFound('no such rollout');
         if (req.params.index >= r.stages.length) throw notFound(`rollout ${r.rolloutId} has ${r.stages.length} stages`);
-        const page = await ctx.store.stageTargetsPage(stageKeyOf(r.rolloutId, req.params.index), req.query.limit ?? PAGE_LIMIT_DEFAULT, decodePageToken(req.query.nextToken, ['targetId', 'stageKey']));
+        const page = await ctx.store.stageTargetsPage(stageKeyOf(r.rolloutId, req.params.index), req.query.limit ?? PAGE_LIMIT_DEFAULT, decodePageToken(req.query.nextToken, ['targetId', 'stageKey', 'applianceId']));
         const nextToken = encodePageToken(page.next);
         return { items: page.items.map(rolloutTargetView), ...(nextToken ? { nextToken } : {}) };
       },
