@@ -36,13 +36,21 @@ start_agent() {
 }
 
 # Starts the agent and waits until its boot check has settled the trial and the result left
-# the outbox (or the agent reboots the machine, which ends this step).
+# the outbox (or the agent reboots the machine, which ends this step). "Settled" is this run's
+# own `agent started` line (logged after the boot check queued its result; the log keeps the
+# lines of earlier boots), then an empty outbox.
+agent_starts() {
+  local n
+  n=$(grep -c 'agent started' "$AGENT_STATE/agent.log" 2>/dev/null)
+  echo "${n:-0}"
+}
 run_agent_until_settled() {
+  local i before
+  before=$(agent_starts)
   start_agent
-  local i
   for i in $(seq 1 600); do
-    if [ ! -e "$AGENT_STATE/pending-boot.json" ] && [ -z "$(ls -A "$AGENT_STATE/outbox" 2>/dev/null)" ] \
-      && grep -q 'agent started' "$AGENT_STATE/agent.log" 2>/dev/null; then
+    if [ "$(agent_starts)" -gt "$before" ] \
+      && [ -z "$(ls -A "$AGENT_STATE/outbox" 2>/dev/null)" ]; then
       break
     fi
     kill -0 "$AGENT_PID" 2>/dev/null || { echo "agent exited"; break; }
