@@ -25,6 +25,19 @@ import { commandReboot, rebootHandler } from './tasks/reboot.js';
 import { scheduleTokenRefresh } from './token.js';
 import { writeRuntimeState } from './runtime-state.js';
 
+/**
+ * How this appliance logs in to MQTT: with the certificate issued at registration (mTLS; the CA
+ * the backend named, else the configured bundle), with hand-placed mqttTls files, or with its token.
+ */
+export function mqttLogin(identity: Identity, config: Pick<AgentConfig, 'mqttTls'>): { token?: string; tls?: { caFile?: string; certFile?: string; keyFile?: string }; certificateId?: string } {
+  const c = identity.certificate;
+  if (c && identity.mqtt.auth === 'certificate') {
+    const caFile = c.caFile ?? config.mqttTls?.caFile;
+    return { tls: { certFile: c.certFile, keyFile: c.keyFile, ...(caFile ? { caFile } : {}) }, certificateId: c.certificateId };
+  }
+  return { token: identity.applianceToken, ...(config.mqttTls ? { tls: config.mqttTls } : {}) };
+}
+
 export interface RunningAgent {
   identity(): Identity;
   dispatcher: Dispatcher;
@@ -69,6 +82,7 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
   let pool: HashPool | null = null;
 
   let transport: MqttTransport | null = null;
+  const certificateId = () => transport?.connectedCertificateId;
   const startedAt = new Date().toISOString();
   let stateTimer: NodeJS.Timeout | null = null;
   const saveRuntime = () => {
@@ -91,7 +105,7 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
   };
 
   const handlers: Handlers = {
-    heartbeat: heartbeatHandler({ slots, servicesCommand: config.servicesStatusCommand, registry, backend, applianceId }),
+    heartbeat: heartbeatHandler({ slots, servicesCommand: config.servicesStatusCommand, registry, backend, applianceId, certificateId }),
     collectLogs: collectLogsHandler({ agentLog: config.logFile, slots }),
     installService: installServiceHandler({ installer: config.serviceInstaller, registry, keyFile: config.serviceSigningKeyFile ?? config.releasePublicKeyFile }),
     uninstallService: uninstallServiceHandler({ installer: config.serviceInstaller, registry }),
@@ -116,7 +130,7 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
     void (async () => {
       for (let attempt = 0; attempt < 5; attempt++) {
         try {
-          await backend.heartbeat(applianceId(), { ...(await collectHeartbeat({ slots, servicesCommand: config.servicesStatusCommand, registry })), ...extra });
+          await backend.heartbeat(applianceId(), { ...(await collectHeartbeat({ slots, servicesCommand: config.servicesStatusCommand, registry, certificateId })), ...extra });
           return;
         } catch (err) {
           log.warn({ err: (err as Error).message }, `heartbeat ${why} failed; retrying`);
@@ -135,8 +149,8 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
     new MqttTransport({
       url: identity!.mqtt.url,
       applianceId: identity!.applianceId,
-      token: identity!.applianceToken,
-      ...(config.mqttTls ? { tls: config.mqttTls } : {}),
+      ...mqttLogin(identity!, config),
+      port443: config.mqttPort443,
       onMessage: (topic, payload) => dispatcher.handleMessage(topic, payload),
       onState: saveRuntime,
       // Tasks published before this session's subscription were dropped by the broker: ask again.
@@ -164,12 +178,23 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
     stateDir: config.stateDir,
     backend,
     log,
-    onRefreshed: (next) => {
+    onRefreshed: (next, certificateRenewed) => {
       identity = next;
-      // The broker checks the token at connect time: reconnect with the new one.
-      const old = transport;
-      transport = makeTransport();
-      void old?.stop().then(() => transport?.start()).catch((err: Error) => log.warn({ err: err.message }, 'mqtt: reconnect after token refresh failed'));
+      // The broker checks the credential at connect time: reconnect with the new one, once the
+      // first connection is settled (never two connections with one client id: each would kick
+      // the other). The session is persistent and keyed by the client id, so tasks published
+      // meanwhile wait for the new connection.
+      void connected
+        .then(async () => {
+          if (stopped) return;
+          const old = transport;
+          transport = makeTransport();
+          await old?.stop();
+          await transport.start();
+          // The backend retires the old certificate once a heartbeat shows the new one in use.
+          if (certificateRenewed) reportHeartbeat('with the new certificate');
+        })
+        .catch((err: Error) => log.warn({ err: err.message }, 'mqtt: reconnect after token refresh failed'));
     },
   });
 

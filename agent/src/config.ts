@@ -28,7 +28,13 @@ export const AgentConfig = Type.Object(
     /** Called as: <argv> install <serviceCode> <version> <bundle.tar.gz> | uninstall <serviceCode>. */
     serviceInstaller: Type.Array(Type.String({ minLength: 1 }), { default: ['/usr/lib/twinroot/service-installer'], minItems: 1 }),
     rebootCommand: Type.Array(Type.String({ minLength: 1 }), { default: ['systemctl', 'reboot'], minItems: 1 }),
-    /** mTLS files for AWS IoT Core (mqtts://); unused for plain brokers. */
+    /** Connect to an mqtts:// broker on port 443 with ALPN x-amzn-mqtt-ca (AWS IoT Core), for networks that block 8883. */
+    mqttPort443: Type.Boolean({ default: false }),
+    /**
+     * mTLS files put on the appliance by hand (an older setup); the certificate issued at
+     * registration takes precedence. caFile: the broker's CA bundle (AWS IoT Core: the Amazon
+     * Root CA; default: the system's trust store), used unless the backend named a CA.
+     */
     mqttTls: Type.Optional(
       Type.Object(
         { caFile: Type.Optional(Type.String()), certFile: Type.Optional(Type.String()), keyFile: Type.Optional(Type.String()) },

@@ -34,3 +34,5 @@ export { ProgressMeter } from './upgrade/progress-meter.js';
 export { VerifiedPrefixReader } from './upgrade/verified-reader.js';
 export { upgradeDepsFromConfig } from './tasks/upgrade.js';
 export { AGENT_VERSION } from './version.js';
+export { newKeyAndCsr, installCertificate, removeUnusedCertificateFiles, type CertificateFiles } from './mqtt/client-certificate.js';
+export { mqttLogin } from './agent.js';

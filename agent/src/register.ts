@@ -5,8 +5,9 @@ import { join } from 'node:path';
 import { writeFileAtomic } from './state/atomic-file.js';
 import type { RegisterRequest } from '@twinroot/protocol';
 import { BackendClient } from './backend/client.js';
-import { writeIdentity, type Identity } from './state/identity.js';
+import { readIdentity, writeIdentity, type Identity } from './state/identity.js';
 import { runningVersion, type SlotStatusSource } from './slots/status.js';
+import { installCertificate, newKeyAndCsr, removeUnusedCertificateFiles } from './mqtt/client-certificate.js';
 
 /** The first non-internal IPv4 address (else IPv6), as the backend shows it to operators. */
 export function primaryIp(): string {
@@ -33,6 +34,8 @@ export function registrationKey(stateDir: string): string {
 export async function register(opts: { backendUrl: string; registerToken: string; stateDir: string; slots: SlotStatusSource; hostname?: string }): Promise<Identity> {
   const s = await opts.slots.status();
   mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+  // Every registration offers a CSR: a backend that issues certificates signs it, one that does not ignores it.
+  const { keyFile, csrPem } = await newKeyAndCsr(opts.stateDir);
   const req: RegisterRequest = {
     registerToken: opts.registerToken,
     hostname: (opts.hostname ?? hostname()).slice(0, 253) || 'unknown',
@@ -42,9 +45,30 @@ export async function register(opts: { backendUrl: string; registerToken: string
     version: runningVersion(s),
     slot: s.bootedSlot,
     idempotencyKey: registrationKey(opts.stateDir),
+    csr: csrPem,
   };
-  const res = await new BackendClient(opts.backendUrl, () => null).register(req);
-  const identity: Identity = { ...res, backendUrl: opts.backendUrl.replace(/\/+$/, ''), registeredAt: new Date().toISOString() };
-  writeIdentity(opts.stateDir, identity);
+  let identity: Identity;
+  try {
+    const { certificate, ...res } = await new BackendClient(opts.backendUrl, () => null).register(req);
+    identity = {
+      ...res,
+      ...(certificate ? { certificate: installCertificate(opts.stateDir, keyFile, certificate, res.mqtt.caPem) } : {}),
+      backendUrl: opts.backendUrl.replace(/\/+$/, ''),
+      registeredAt: new Date().toISOString(),
+    };
+    writeIdentity(opts.stateDir, identity);
+  } finally {
+    // The key (if unused) and any earlier registration's files go; identity.json names what stays.
+    const kept = readIdentityQuietly(opts.stateDir);
+    removeUnusedCertificateFiles(opts.stateDir, [kept?.certificate?.keyFile, kept?.certificate?.certFile]);
+  }
   return identity;
+}
+
+function readIdentityQuietly(stateDir: string): Identity | null {
+  try {
+    return readIdentity(stateDir);
+  } catch {
+    return null;
+  }
 }

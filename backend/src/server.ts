@@ -3,17 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { Config } from './config/keys.js';
 import { ConfigError } from './config/load.js';
 import { artifactDirProblem, secretPaths } from './config/secrets.js';
 import { startEmbeddedDynamo, type EmbeddedDynamo } from './store/embedded-dynamodb.js';
 import { createStoreClients, type StoreClients } from './store/client.js';
 import { ensureTables, tableNames, type TableNames } from './store/tables.js';
-import { startEmbeddedBroker } from './broker/embedded.js';
-import { connectExternalBroker } from './broker/external.js';
-import type { ApplianceCredentialCheck, TaskBroker } from './broker/types.js';
-import { applianceTokenMatches } from './auth/appliance-token.js';
+import { startBroker } from './broker/start-broker.js';
+import type { TaskBroker } from './broker/types.js';
 import { healthPlugin } from './http/health.js';
 import { systemClock, type Clock } from './clock.js';
 import { createMetrics, instrumentDynamo, type Metrics } from './metrics.js';
@@ -57,7 +54,8 @@ export interface Backend {
   store: StoreClients;
   tables: TableNames;
   broker: TaskBroker;
-  urls: { http: string; mqtt: string; dynamodb: string };
+  /** mqtt: where appliances log in with a token (or, with certificates only, the mTLS URL); mqttTls: the certificate listener. */
+  urls: { http: string; mqtt: string; mqttTls?: string; dynamodb: string };
   operatorKey: string;
   operatorKeySource: OperatorKeySource;
   /** Typed data access over the tables. */
@@ -178,41 +176,13 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const created = await ensureTables(store.raw, tables);
     if (created.length > 0) app.log.info({ created }, 'store: created tables');
 
-    const checkCredentials: ApplianceCredentialCheck = async (applianceId, token) => {
-      const out = await store.doc.send(new GetCommand({ TableName: tables.appliances, Key: { applianceId }, ProjectionExpression: 'tokenHash, tokenExpiresAt' }));
-      const hash = out.Item?.tokenHash;
-      if (typeof hash !== 'string' || !applianceTokenMatches(token, hash)) return null;
-      return { fingerprint: hash, expiresAtMs: Date.parse(String(out.Item?.tokenExpiresAt)) || 0 };
-    };
-    const broker =
-      config.mqttUrl === 'embedded'
-        ? await startEmbeddedBroker({
-            host: config.mqttHost,
-            port: config.mqttPort,
-            publicUrl: config.mqttPublicUrl,
-            checkCredentials,
-            log: app.log,
-            maxPacketBytes: config.mqttMaxPacketBytes,
-            connectTimeoutMs: config.mqttConnectTimeoutSeconds * 1000,
-            maxPendingConnections: config.mqttMaxPendingConnections,
-            now: () => clock.now(),
-          })
-        : await connectExternalBroker({
-            url: config.mqttUrl,
-            clientId: `twinroot-backend-${randomBytes(4).toString('hex')}`,
-            username: config.mqttUsername,
-            password: config.mqttPassword,
-            caFile: config.mqttCaFile,
-            certFile: config.mqttCertFile,
-            keyFile: config.mqttKeyFile,
-            log: app.log,
-          });
+    const { broker, login } = await startBroker(config, { dataDir, store, tables, log: app.log, now: () => clock.now() });
     closers.push(() => broker.close());
 
     const data = new Store(store.doc, tables);
     const ctx: ServiceContext = { store: data, broker, clock, metrics, log: app.log, faults: opts.faults };
     const tasks = new TaskService(ctx);
-    const appliances = new ApplianceService(ctx, tasks, () => broker.url);
+    const appliances = new ApplianceService(ctx, tasks, login);
     const registerTokens = RegisterTokens.fromFile(config.registerTokenKeyFile || join(dataDir, 'register-token-key.pem'), !config.registerTokenKeyFile);
     const { key: operatorKey, source: operatorKeySource } = resolveOperatorKey(config, dataDir);
     const metricsKeyProblem = config.metricsKey ? bearerKeyProblem(config.metricsKey) : null;
@@ -270,7 +240,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
       store,
       tables,
       broker,
-      urls: { http, mqtt: broker.url, dynamodb: endpoint ?? `aws:${config.dynamodbRegion}` },
+      urls: { http, mqtt: broker.url, ...(broker.certificateUrl ? { mqttTls: broker.certificateUrl } : {}), dynamodb: endpoint ?? `aws:${config.dynamodbRegion}` },
       operatorKey,
       operatorKeySource,
       data,

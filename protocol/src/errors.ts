@@ -117,6 +117,8 @@ export const ERROR_CATALOGUE = {
   register_token_expired: http(401, 'the register token has expired'),
   register_token_revoked: http(401, 'the register token was revoked'),
   register_token_used_up: http(401, 'the register token has been used as often as it allows'),
+  csr_invalid: http(400, 'the certificate request is malformed, not self-signed by its key, or uses a key type other than ECDSA P-256/P-384 or RSA 2048-4096'),
+  csr_required: http(400, 'this backend authenticates MQTT by client certificate: the registration must carry a csr (the agent is too old)'),
   forbidden: http(403, 'not allowed for this caller'),
   not_found: http(404, 'no such resource'),
   release_exists: http(409, 'a release with this version is already registered'),
@@ -127,6 +129,7 @@ export const ERROR_CATALOGUE = {
   rate_limited: http(429, 'too many requests; retry later', true),
   internal: http(500, 'an unexpected error (see the backend log)', true),
   no_release_key: http(503, 'the backend has no release public key configured', true),
+  certificate_issuer_unavailable: http(503, 'the certificate issuer (AWS IoT Core) failed or throttled after retries; nothing was registered', true),
   // ── Internal: never on the wire ──
   network: internal('console', 'the console could not reach the backend', true),
   connection_failed: internal('agent', 'a download connection failed (retried)', true),

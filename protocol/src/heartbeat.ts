@@ -23,6 +23,8 @@ export const Heartbeat = Type.Object(
      * backend published before it subscribed never reached it, and are sent again.
      */
     mqttSessionStarted: Type.Optional(Type.Boolean()),
+    /** The client certificate the agent's MQTT connection uses: once the new one of a rotation is in use, the old one is retired. */
+    certificateId: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$' })),
   },
   { additionalProperties: false },
 );

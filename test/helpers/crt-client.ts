@@ -48,3 +48,54 @@ export async function connectTestClient(url: string, clientId: string, password:
     close: () => connection.disconnect(),
   };
 }
+
+export interface CertificateFilesForTest {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
+/**
+ * An aws-crt MQTT 3.1.1 client over mTLS (the agent's way to reach AWS IoT Core or the embedded
+ * broker's certificate listener). Resolves with the connection, or rejects with the CONNECT or TLS error.
+ */
+export async function connectCertificateClient(url: string, clientId: string, files: CertificateFilesForTest, opts: { onInterrupt?: (err: unknown) => void } = {}): Promise<TestClient> {
+  const u = new URL(url);
+  const tlsOpts = io.TlsContextOptions.create_client_with_mtls_from_path(files.certFile, files.keyFile);
+  tlsOpts.override_default_trust_store_from_path(undefined, files.caFile);
+  const client = new mqtt.MqttClient(new io.ClientBootstrap());
+  const connection = client.new_connection({
+    client_id: clientId,
+    host_name: u.hostname,
+    port: Number(u.port),
+    clean_session: false,
+    keep_alive: 30,
+    disable_metrics: true,
+    tls_ctx: new io.ClientTlsContext(tlsOpts),
+    socket_options: new io.SocketOptions(io.SocketType.STREAM, io.SocketDomain.IPV4, 5000),
+    reconnect_min_sec: 1,
+    reconnect_max_sec: 2,
+  });
+  const messages: { topic: string; payload: string }[] = [];
+  connection.on('message', (topic, payload) => void messages.push({ topic, payload: Buffer.from(payload).toString('utf8') }));
+  if (opts.onInterrupt) connection.on('interrupt', opts.onInterrupt);
+  try {
+    await connection.connect();
+  } catch (err) {
+    // A refused CONNECT leaves the CRT retrying in the background otherwise.
+    await connection.disconnect().catch(() => undefined);
+    throw err;
+  }
+  return {
+    connection,
+    messages,
+    async waitForMessages(n, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (messages.length < n) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${n} messages, got ${messages.length}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    },
+    close: () => connection.disconnect(),
+  };
+}

@@ -68,10 +68,11 @@ export class BackendClient {
     return v.value;
   }
 
-  async refreshToken(applianceId: string): Promise<TokenRefreshResponse> {
+  /** A new token; with a CSR also a new client certificate (the daily refresh, 10 days before expiry). */
+  async refreshToken(applianceId: string, csr?: string): Promise<TokenRefreshResponse> {
     let body: unknown;
     try {
-      body = await this.http.post(`v1/appliances/${encodeURIComponent(applianceId)}/token`, { json: {} }).json();
+      body = await this.http.post(`v1/appliances/${encodeURIComponent(applianceId)}/token`, { json: csr ? { csr } : {} }).json();
     } catch (err) {
       throw new BackendError(`token refresh failed: ${describe(err)}`);
     }

@@ -11,8 +11,12 @@ export interface TransportOptions {
   applianceId: string;
   /** Plain TCP brokers (embedded aedes, mosquitto): the appliance token as password. */
   token?: string;
-  /** AWS IoT Core: mTLS with these files instead of a password. */
+  /** mTLS (AWS IoT Core, the embedded broker's certificate listener): these files instead of a password. */
   tls?: { caFile?: string; certFile?: string; keyFile?: string };
+  /** The id of tls.certFile's certificate, reported in heartbeats while this connection is up. */
+  certificateId?: string;
+  /** MQTT over TLS on port 443 with ALPN x-amzn-mqtt-ca (AWS IoT Core), for networks that block 8883. */
+  port443?: boolean;
   onMessage(topic: string, payload: Buffer): void;
   onState?(state: TransportState): void;
   /** Subscribed on a session the broker did not keep (first connect, or lost): anything published before is gone. */
@@ -33,6 +37,11 @@ export class MqttTransport {
 
   constructor(private readonly opts: TransportOptions) {}
 
+  /** The client certificate this connection logs in with, while it is connected. */
+  get connectedCertificateId(): string | undefined {
+    return this.state === 'connected' ? this.opts.certificateId : undefined;
+  }
+
   private setState(s: TransportState) {
     this.state = s;
     this.opts.onState?.(s);
@@ -46,13 +55,15 @@ export class MqttTransport {
     if (secure) {
       const t = o.tls?.certFile && o.tls.keyFile ? io.TlsContextOptions.create_client_with_mtls_from_path(o.tls.certFile, o.tls.keyFile) : new io.TlsContextOptions();
       if (o.tls?.caFile) t.override_default_trust_store_from_path(undefined, o.tls.caFile);
+      if (o.port443) t.alpn_list = ['x-amzn-mqtt-ca'];
       tls = new io.ClientTlsContext(t);
     }
+    if (o.port443 && !secure) throw new Error(`mqttPort443 needs an mqtts:// broker URL, got ${o.url}`);
     const client = new mqtt.MqttClient(new io.ClientBootstrap());
     const connection = client.new_connection({
       client_id: o.applianceId,
       host_name: u.hostname,
-      port: Number(u.port || (secure ? 8883 : 1883)),
+      port: o.port443 ? 443 : Number(u.port || (secure ? 8883 : 1883)),
       clean_session: false,
       keep_alive: 60,
       disable_metrics: true,

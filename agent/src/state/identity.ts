@@ -12,6 +12,19 @@ export const Identity = Type.Object(
     tokenExpiresAt: Timestamp,
     backendUrl: Type.String({ pattern: '^https?://', maxLength: 2048 }),
     mqtt: MqttSettings,
+    /** The MQTT client certificate (mqtt.auth "certificate"): its id and the files of it, its key and the broker's CA. */
+    certificate: Type.Optional(
+      Type.Object(
+        {
+          certificateId: Type.String({ pattern: '^[0-9a-fA-F]{64}$' }),
+          expiresAt: Timestamp,
+          certFile: Type.String({ minLength: 1, maxLength: 4096 }),
+          keyFile: Type.String({ minLength: 1, maxLength: 4096 }),
+          caFile: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
     registeredAt: Timestamp,
   },
   { additionalProperties: false },

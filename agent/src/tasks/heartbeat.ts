@@ -5,9 +5,19 @@ import { runningVersion, type SlotStatusSource } from '../slots/status.js';
 import { TaskFailure } from '../dispatch/dispatcher.js';
 import { servicesStatus, type ServiceRegistry } from './services.js';
 
-export async function collectHeartbeat(deps: { slots: SlotStatusSource; servicesCommand?: string[]; registry: ServiceRegistry }, taskId?: string): Promise<Heartbeat> {
+export interface HeartbeatSources {
+  slots: SlotStatusSource;
+  servicesCommand?: string[];
+  registry: ServiceRegistry;
+  /** The client certificate the MQTT connection uses (the backend retires the old one of a rotation once it sees the new one). */
+  certificateId?: () => string | undefined;
+}
+
+export async function collectHeartbeat(deps: HeartbeatSources, taskId?: string): Promise<Heartbeat> {
   const s = await deps.slots.status();
+  const certificateId = deps.certificateId?.();
   return {
+    ...(certificateId ? { certificateId } : {}),
     ...(taskId ? { taskId } : {}),
     version: runningVersion(s),
     bootedSlot: s.bootedSlot,
@@ -18,7 +28,7 @@ export async function collectHeartbeat(deps: { slots: SlotStatusSource; services
   };
 }
 
-export function heartbeatHandler(deps: { slots: SlotStatusSource; servicesCommand?: string[]; registry: ServiceRegistry; backend: BackendClient; applianceId: () => string }) {
+export function heartbeatHandler(deps: HeartbeatSources & { backend: BackendClient; applianceId: () => string }) {
   return async (task: { taskId: string }) => {
     let hb: Heartbeat;
     try {

@@ -32,7 +32,7 @@ function parseValue(key: ConfigKey, spec: KeySpec, raw: unknown, source: string)
       return raw;
     case 'url-or-mode': {
       if (typeof raw !== 'string') throw new ConfigError(`${where}: expected a string, got ${shown}`);
-      const modes = key === 'dynamodbEndpoint' ? ['embedded', 'aws'] : ['embedded'];
+      const modes = key === 'dynamodbEndpoint' ? ['embedded', 'aws'] : ['embedded', 'aws-iot'];
       const schemes = key === 'dynamodbEndpoint' ? ['http:', 'https:'] : ['mqtt:', 'mqtts:'];
       if (modes.includes(raw)) return raw;
       // The embedded store of another instance on this host, reached through its Unix socket.
@@ -103,9 +103,14 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
   if (store !== 'dir' && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(store)) {
     throw new ConfigError(`TWINROOT_ARTIFACT_STORE (artifactStore): expected "dir" or s3://bucket[/prefix], got ${JSON.stringify(store.slice(0, 80))}`);
   }
+  const auths = String(values.mqttAuth).split(',').map((a) => a.trim());
+  if (auths.length === 0 || auths.some((a) => a !== 'token' && a !== 'certificate') || new Set(auths).size !== auths.length) {
+    throw new ConfigError(`TWINROOT_MQTT_AUTH (mqttAuth): expected "token", "certificate" or "token,certificate", got ${JSON.stringify(String(values.mqttAuth).slice(0, 80))}`);
+  }
+  if ([values.caCertFile, values.caKeyFile].filter((v) => v !== '').length === 1) throw new ConfigError('TWINROOT_CA_CERT_FILE (caCertFile) and TWINROOT_CA_KEY_FILE (caKeyFile) must be given together');
   const tls = [values.mqttCertFile, values.mqttKeyFile].filter((v) => v !== '').length;
   if (tls === 1) throw new ConfigError('TWINROOT_MQTT_CERT_FILE (mqttCertFile) and TWINROOT_MQTT_KEY_FILE (mqttKeyFile) must be given together');
   return values as Config;
 }
 
-const ownPrefixes = ['TWINROOT_HTTP_', 'TWINROOT_REGISTER_', 'TWINROOT_METRICS_', 'TWINROOT_DYNAMODB_', 'TWINROOT_MQTT_', 'TWINROOT_EMBEDDED_', 'TWINROOT_ARTIFACT_', 'TWINROOT_RELEASE_'];
+const ownPrefixes = ['TWINROOT_CA_', 'TWINROOT_AWS_IOT_', 'TWINROOT_CERTIFICATE_', 'TWINROOT_HTTP_', 'TWINROOT_REGISTER_', 'TWINROOT_METRICS_', 'TWINROOT_DYNAMODB_', 'TWINROOT_MQTT_', 'TWINROOT_EMBEDDED_', 'TWINROOT_ARTIFACT_', 'TWINROOT_RELEASE_'];

@@ -9,7 +9,9 @@ export function secretPaths(config: Config, dataDir: string): string[] {
     join(dataDir, 'log-bundles'),
     join(dataDir, 'dynamodb'),
     join(dataDir, 'incoming'),
+    join(dataDir, 'ca'),
     ...(config.registerTokenKeyFile ? [resolve(config.registerTokenKeyFile)] : []),
+    ...(config.caKeyFile ? [resolve(config.caKeyFile)] : []),
   ];
 }
 

@@ -1,5 +1,13 @@
 import type { ApplianceStatus, DesiredService, Slot } from '@twinroot/protocol';
 
+/** What the record keeps of an MQTT client certificate (never its PEM). */
+export interface CertificateRef {
+  certificateId: string;
+  expiresAt: string;
+  /** AWS IoT Core's ARN of the certificate (the principal attached to the thing). */
+  arn?: string;
+}
+
 /** An appliance as stored (the appliances table item). */
 export interface ApplianceRecord {
   applianceId: string;
@@ -17,6 +25,10 @@ export interface ApplianceRecord {
   uptimeS?: number;
   tokenHash: string;
   tokenExpiresAt: string;
+  /** The client certificate the appliance logs in to MQTT with, when the backend issues certificates. */
+  certificate?: CertificateRef;
+  /** The certificate a rotation replaces: valid until a heartbeat says the new one is in use, then retired. */
+  previousCertificate?: CertificateRef;
   registeredAt: string;
   lastSeenAt: string;
   connection: 'connected' | 'disconnected';

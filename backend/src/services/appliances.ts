@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { taskTopic, type Heartbeat, type RegisterRequest, type RegisterResponse } from '@twinroot/protocol';
+import { taskTopic, type Heartbeat, type MqttSettings, type RegisterRequest, type RegisterResponse, type TokenRefreshResponse } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import {
   DISCONNECTED_HEARTBEAT_INTERVAL_S,
@@ -17,6 +17,10 @@ import { without } from '../store/versioned.js';
 import type { ServiceContext } from './context.js';
 import type { TaskService } from './tasks.js';
 import { DomainError } from '../domain/domain-error.js';
+import { afterNewCertificate, mqttCredentials, rotationCompleted } from '../domain/mqtt-credentials.js';
+import type { CertificateRef } from '../domain/appliance-record.js';
+import { checkCertificateRequest } from '../identity/csr.js';
+import type { CertificateIssuer } from '../identity/issuer.js';
 
 export const APPLIANCE_TOKEN_TTL_DAYS = 60;
 /** How long a retried registration (same register token and idempotency key) returns the same appliance. */
@@ -57,6 +61,16 @@ function presence(now: number): { connection: 'connected'; presenceDueAt: string
 }
 
 /**
+ * How appliances log in to MQTT: with their token at `tokenUrl` (absent: not allowed), and/or
+ * with a client certificate from `issuer` at `certificateUrl`.
+ */
+export interface MqttLogin {
+  tokenUrl(): string | undefined;
+  certificateUrl(): string | undefined;
+  issuer: CertificateIssuer | null;
+}
+
+/**
  * Appliances: registration, token refresh, heartbeats (presence, upgrade verification,
  * rollback detection), and the presence and heartbeat sweeps' per-appliance steps.
  */
@@ -67,13 +81,37 @@ export class ApplianceService {
   constructor(
     private readonly ctx: ServiceContext,
     private readonly tasks: TaskService,
-    private readonly mqttUrl: () => string,
+    private readonly login: MqttLogin,
   ) {}
 
+  /** The issuer, when this request carries a CSR it should sign; csr_required when the broker takes nothing else. */
+  private async certificateWanted(csr: string | undefined): Promise<CertificateIssuer | null> {
+    const issuer = this.login.issuer;
+    if (!issuer || !this.login.certificateUrl()) return null;
+    if (!csr) {
+      if (!this.login.tokenUrl()) throw new DomainError('csr_required', 'this backend takes MQTT logins by client certificate only: send a csr (agent ≥ 0.10)');
+      return null;
+    }
+    await checkCertificateRequest(csr);
+    return issuer;
+  }
+
+  private mqttSettings(applianceId: string, certificate: boolean): MqttSettings {
+    const base = { clientId: applianceId, topic: taskTopic(applianceId) };
+    if (certificate) {
+      const caPem = this.login.issuer?.brokerCaPem;
+      return { ...base, url: this.login.certificateUrl()!, auth: 'certificate', ...(caPem ? { caPem } : {}) };
+    }
+    return { ...base, url: this.login.tokenUrl()!, auth: 'token' };
+  }
+
   async register(req: RegisterRequest, claims: RegisterClaims): Promise<RegisterResponse> {
+    const issuer = await this.certificateWanted(req.csr);
+    const applianceId = randomUUID();
+    // Issued before the record exists: if the issuer fails, nothing is registered.
+    const issued = issuer ? await issuer.issue({ applianceId, customerId: claims.customerId, region: claims.region }, req.csr!) : null;
     const now = this.ctx.clock.now();
     const at = iso(now);
-    const applianceId = randomUUID();
     const applianceToken = newApplianceToken(applianceId);
     const tokenExpiresAt = iso(now + APPLIANCE_TOKEN_TTL_DAYS * 86400_000);
     const record: StoredAppliance = {
@@ -91,6 +129,7 @@ export class ApplianceService {
       services: [],
       tokenHash: hashApplianceToken(applianceToken),
       tokenExpiresAt,
+      ...(issued ? { certificate: issued.ref } : {}),
       registeredAt: at,
       lastSeenAt: at,
       ...presence(now),
@@ -110,7 +149,7 @@ export class ApplianceService {
     } catch (err) {
       this.ctx.log.error({ applianceId, err: (err as Error).message }, 'after registration: joining rollouts failed');
     }
-    return { applianceId, applianceToken, tokenExpiresAt, mqtt: { url: this.mqttUrl(), clientId: applianceId, topic: taskTopic(applianceId) } };
+    return { applianceId, applianceToken, tokenExpiresAt, mqtt: this.mqttSettings(applianceId, !!issued), ...(issued ? { certificate: issued.certificate } : {}) };
   }
 
   /**
@@ -124,9 +163,9 @@ export class ApplianceService {
     if (!reg || this.ctx.clock.now() - Date.parse(reg.createdAt) > REGISTRATION_REPLAY_MS) return null;
     const a = await this.ctx.store.appliances.get(reg.applianceId);
     if (!a) return null;
-    const { applianceToken, tokenExpiresAt } = await this.refreshToken(a);
+    const { applianceToken, tokenExpiresAt, certificate } = await this.refreshToken(a, req.csr);
     this.ctx.log.info({ applianceId: a.applianceId }, 'registration retried: same appliance, new token');
-    return { applianceId: a.applianceId, applianceToken, tokenExpiresAt, mqtt: { url: this.mqttUrl(), clientId: a.applianceId, topic: taskTopic(a.applianceId) } };
+    return { applianceId: a.applianceId, applianceToken, tokenExpiresAt, mqtt: this.mqttSettings(a.applianceId, !!certificate), ...(certificate ? { certificate } : {}) };
   }
 
   /**
@@ -135,8 +174,17 @@ export class ApplianceService {
    * history stays. False if there was no such appliance.
    */
   async decommission(applianceId: string, by: string): Promise<boolean> {
-    if (!(await this.ctx.store.appliances.remove(applianceId))) return false;
-    this.ctx.broker.dropSessions(applianceId, null);
+    const a = await this.ctx.store.appliances.get(applianceId);
+    if (!a || !(await this.ctx.store.appliances.remove(applianceId))) return false;
+    this.ctx.broker.dropSessions(applianceId, []);
+    const certs = [a.certificate, a.previousCertificate].filter((c): c is CertificateRef => !!c);
+    if (certs.length > 0 && this.login.issuer) {
+      try {
+        await this.login.issuer.revoke(applianceId, certs);
+      } catch (err) {
+        this.ctx.log.error({ applianceId, certificates: certs.map((c) => c.certificateId), err: (err as Error).message }, 'decommission: revoking the certificates failed; revoke them by hand');
+      }
+    }
     let next: Record<string, unknown> | undefined;
     do {
       const page = await this.ctx.store.tasksOfAppliance(applianceId, 100, next);
@@ -147,16 +195,59 @@ export class ApplianceService {
     return true;
   }
 
-  /** A new token replaces the old one atomically (the write is conditional on the appliance's rev). */
-  async refreshToken(a: StoredAppliance): Promise<{ applianceToken: string; tokenExpiresAt: string }> {
+  /**
+   * A new token replaces the old one atomically (the write is conditional on the appliance's rev);
+   * with a CSR, a new certificate is issued too, and the old one stays valid until a heartbeat
+   * says the new one is in use (rotationCompleted).
+   */
+  async refreshToken(a: StoredAppliance, csr?: string): Promise<TokenRefreshResponse> {
+    const issuer = await this.certificateWanted(csr);
+    const issued = issuer ? await issuer.issue({ applianceId: a.applianceId, customerId: a.customerId, region: a.region }, csr!) : null;
     const now = this.ctx.clock.now();
     const applianceToken = newApplianceToken(a.applianceId);
     const tokenExpiresAt = iso(now + APPLIANCE_TOKEN_TTL_DAYS * 86400_000);
-    const r = await this.ctx.store.appliances.mutate(a.applianceId, (cur) => ({ ...cur, tokenHash: hashApplianceToken(applianceToken), tokenExpiresAt }), a);
+    let retireNow: CertificateRef[] = [];
+    const r = await this.ctx.store.appliances.mutate(
+      a.applianceId,
+      (cur) => {
+        let next: StoredAppliance = { ...cur, tokenHash: hashApplianceToken(applianceToken), tokenExpiresAt };
+        if (issued) {
+          const c = afterNewCertificate(cur, issued.ref);
+          retireNow = c.retireNow;
+          next = { ...without(next, 'previousCertificate'), certificate: c.certificate, ...(c.previousCertificate ? { previousCertificate: c.previousCertificate } : {}) };
+        }
+        return next;
+      },
+      a,
+    );
     if (!r) throw new Error('appliance vanished');
-    // Sessions opened with the old token end now; the agent reconnects with the new one.
-    this.ctx.broker.dropSessions(a.applianceId, r.after.tokenHash);
-    return { applianceToken, tokenExpiresAt };
+    // Sessions opened with the old token (or a retired certificate) end now; the agent reconnects with the new one.
+    this.ctx.broker.dropSessions(a.applianceId, mqttCredentials(r.after));
+    for (const old of retireNow) await this.retire(a.applianceId, old);
+    if (issued) this.ctx.log.info({ applianceId: a.applianceId, certificateId: issued.ref.certificateId, expiresAt: issued.ref.expiresAt }, 'certificate renewed');
+    return { applianceToken, tokenExpiresAt, ...(issued ? { certificate: issued.certificate, mqtt: this.mqttSettings(a.applianceId, true) } : {}) };
+  }
+
+  private async retire(applianceId: string, ref: CertificateRef): Promise<void> {
+    try {
+      await this.login.issuer?.retire(applianceId, ref);
+    } catch (err) {
+      this.ctx.log.error({ applianceId, certificateId: ref.certificateId, err: (err as Error).message }, 'retiring a certificate failed; set it INACTIVE by hand');
+    }
+  }
+
+  /**
+   * A heartbeat from a connection that uses the new certificate of a rotation: the previous one is
+   * retired at the issuer first, then dropped from the record (so a failed retirement is tried
+   * again at the next heartbeat), and sessions still using it are closed.
+   */
+  private async completeRotation(a: StoredAppliance, inUse: string | undefined): Promise<void> {
+    const old = rotationCompleted(a, inUse);
+    if (!old) return;
+    await this.login.issuer?.retire(a.applianceId, old);
+    const r = await this.ctx.store.appliances.mutate(a.applianceId, (cur) => (cur.previousCertificate?.certificateId === old.certificateId ? without(cur, 'previousCertificate') : null));
+    if (r) this.ctx.broker.dropSessions(a.applianceId, mqttCredentials(r.after));
+    this.ctx.log.info({ applianceId: a.applianceId, retired: old.certificateId, inUse }, 'certificate rotation completed');
   }
 
   /**
@@ -188,6 +279,11 @@ export class ApplianceService {
       }
     }
     if (hb.mqttSessionStarted) await this.resendUnreceived(a.applianceId);
+    try {
+      await this.completeRotation(a, hb.certificateId);
+    } catch (err) {
+      this.ctx.log.warn({ applianceId: a.applianceId, err: (err as Error).message }, 'retiring the previous certificate failed; tried again at the next heartbeat');
+    }
 
     const finding = judgeHeartbeat(a, hb);
     if (finding.kind === 'upgrade-verified') {

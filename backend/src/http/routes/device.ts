@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ApiError, Heartbeat, Id, RegisterRequest, RegisterResponse, TaskResult, TokenRefreshResponse } from '@twinroot/protocol';
+import { ApiError, Heartbeat, Id, RegisterRequest, RegisterResponse, TaskResult, TokenRefreshRequest, TokenRefreshResponse } from '@twinroot/protocol';
 import { isTerminal } from '../../domain/task-record.js';
 import { applianceAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
@@ -10,7 +10,7 @@ import { DomainError, notFound } from '../../domain/domain-error.js';
 const IdParams = Type.Object({ id: Id }, { additionalProperties: false });
 const TaskParams = Type.Object({ taskId: Id }, { additionalProperties: false });
 const bearer = [{ applianceToken: [] }];
-const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 429: ApiError };
+const errors = { 400: ApiError, 401: ApiError, 403: ApiError, 404: ApiError, 429: ApiError, 503: ApiError };
 
 /** A 429 with Retry-After when the limiter said to wait. */
 function limit(waitS: number, reply: FastifyReply, what: string): void {
@@ -29,7 +29,7 @@ export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
       {
         schema: {
           tags: ['device'],
-          summary: 'Register an appliance with a register token (JWT); returns its id, token and MQTT settings',
+          summary: 'Register an appliance with a register token (JWT); returns its id, token, MQTT settings and, for a csr, its MQTT client certificate',
           body: RegisterRequest,
           response: { 200: RegisterResponse, ...errors },
         },
@@ -53,9 +53,16 @@ export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/appliances/:id/token',
       {
         onRequest: applianceAuth(ctx.store, ctx.clock, 'id'),
-        schema: { tags: ['device'], summary: 'Replace the appliance token (the old one stops working)', params: IdParams, security: bearer, response: { 200: TokenRefreshResponse, ...errors } },
+        schema: {
+          tags: ['device'],
+          summary: 'Replace the appliance token (the old one stops working); with a csr, also issue a new MQTT client certificate (the old one works until a heartbeat shows the new one in use)',
+          params: IdParams,
+          body: Type.Optional(TokenRefreshRequest),
+          security: bearer,
+          response: { 200: TokenRefreshResponse, ...errors },
+        },
       },
-      async (req) => deps.appliances.refreshToken(req.appliance!),
+      async (req) => deps.appliances.refreshToken(req.appliance!, req.body?.csr),
     );
 
     app.post(
