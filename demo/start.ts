@@ -50,6 +50,9 @@ async function demo(): Promise<number> {
       TWINROOT_DATA_DIR: dataDir,
       TWINROOT_HTTP_PORT: String(port),
       TWINROOT_MQTT_PORT: '0',
+      // The production shape: appliances log in with client certificates the embedded CA issues from their CSRs.
+      TWINROOT_MQTT_AUTH: 'certificate',
+      TWINROOT_MQTT_TLS_PORT: '0',
       TWINROOT_LOG_LEVEL: 'warn',
       // Sweeps every minute and rollout passes every 2 s, so a stage follows the last one promptly.
       TWINROOT_SWEEP_SCHEDULE: '* * * * *',
@@ -95,7 +98,7 @@ async function demo(): Promise<number> {
       `  console        ${url}/`,
       `  operator key   ${backend.operatorKey}`,
       `  API docs       ${url}/docs`,
-      `  MQTT broker    ${backend.urls.mqtt}`,
+      `  MQTT broker    ${backend.urls.mqtt} (MQTT over TLS; appliances log in with client certificates from the embedded CA)`,
       `  data           ${dataDir} (wiped at the next start)`,
       '',
       'Sign in with the key, then Rollouts → New rollout: release 2.0.0, stage timeout 1 minute,',

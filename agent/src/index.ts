@@ -36,3 +36,4 @@ export { upgradeDepsFromConfig } from './tasks/upgrade.js';
 export { AGENT_VERSION } from './version.js';
 export { newKeyAndCsr, installCertificate, removeUnusedCertificateFiles, type CertificateFiles } from './mqtt/client-certificate.js';
 export { mqttLogin } from './agent.js';
+export { MqttTransport, type TransportOptions } from './mqtt/transport.js';

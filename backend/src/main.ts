@@ -54,10 +54,17 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  const brokerLine = (mode: string, auth: string, urls: { mqtt: string; mqttTls?: string }) => {
+    if (mode === 'aws-iot') return `${urls.mqtt}   (AWS IoT Core: appliances log in with certificates issued from their CSRs; tasks published over HTTPS)`;
+    if (mode !== 'embedded') return `${urls.mqtt}   (external)`;
+    const token = auth.includes('token') ? `${urls.mqtt} (id + token, for development)` : '';
+    const cert = urls.mqttTls ? `${urls.mqttTls} (MQTT over TLS, client certificates of the embedded CA)` : '';
+    return `${[token, cert].filter(Boolean).join(' and ')}   (embedded aedes)`;
+  };
   const lines = [
     'twinroot backend is up',
     `  HTTP API      ${backend.urls.http}   (health: ${backend.urls.http}/healthz, API docs: ${backend.urls.http}/docs, metrics: ${backend.urls.http}/metrics)`,
-    `  MQTT broker   ${backend.urls.mqtt}   (${config.mqttUrl === 'embedded' ? 'embedded aedes' : 'external'})`,
+    `  MQTT broker   ${brokerLine(config.mqttUrl, config.mqttAuth, backend.urls)}`,
     `  DynamoDB      ${backend.urls.dynamodb}   (${config.dynamodbEndpoint === 'embedded' ? `embedded dynalite, data in ${config.dataDir}` : 'external'})`,
     `  operator key  ${operatorKeyLine(backend.operatorKeySource, backend.operatorKey)}`,
     `  sweeps        ${config.sweepSchedule === 'off' ? 'off (run by another instance)' : `"${config.sweepSchedule}" (presence, heartbeats, task retries)`}`,

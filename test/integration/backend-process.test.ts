@@ -101,3 +101,23 @@ test('a bad configuration stops the start with one line naming the key and exit 
     rmSync(dataDir, { recursive: true, force: true });
   }
 });
+
+test('the bare backend in embedded-mTLS mode is one setting (TWINROOT_MQTT_AUTH=certificate): it prints its mqtts:// listener, generates its CA (key 0600) and reports the broker up', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'twinroot-proc-mtls-'));
+  try {
+    // The ports are free ones only so tests can run side by side.
+    const p = startBackendProcess(dataDir, { TWINROOT_MQTT_AUTH: 'certificate', TWINROOT_MQTT_TLS_PORT: '0' });
+    const { http, mqtt } = await p.ready;
+    assert.match(mqtt, /^mqtts:\/\/127\.0\.0\.1:\d+$/);
+    assert.match(p.output(), /MQTT over TLS, client certificates of the embedded CA/);
+    assert.doesNotMatch(p.output(), /id \+ token/);
+    assert.equal(statSync(join(dataDir, 'ca', 'ca-key.pem')).mode & 0o777, 0o600);
+    const key = readFileSync(join(dataDir, 'operator-key'), 'utf8').trim();
+    const health = (await (await fetch(`${http}/healthz`, { headers: { authorization: `Bearer ${key}` } })).json()) as { broker: { status: string } };
+    assert.equal(health.broker.status, 'up');
+    p.child.kill('SIGTERM');
+    assert.equal(await p.exited, 0);
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});

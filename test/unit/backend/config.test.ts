@@ -49,6 +49,10 @@ const bad: [string, () => unknown, RegExp][] = [
   ['a file that is an array', () => loadConfig({ file: file([1]), env: {} }), /expected a JSON object/],
   ['a missing file', () => loadConfig({ file: join(dir, 'nope.json'), env: {} }), /ENOENT/],
   ['a cert without a key', () => loadConfig({ env: { TWINROOT_MQTT_CERT_FILE: '/etc/c.pem' } }), /must be given together/],
+  ['an unknown MQTT login method', () => loadConfig({ env: { TWINROOT_MQTT_AUTH: 'password' } }), /TWINROOT_MQTT_AUTH \(mqttAuth\): expected "token", "certificate" or "token,certificate"/],
+  ['a login method named twice', () => loadConfig({ env: { TWINROOT_MQTT_AUTH: 'certificate,certificate' } }), /TWINROOT_MQTT_AUTH/],
+  ['an embedded CA certificate without its key', () => loadConfig({ env: { TWINROOT_CA_CERT_FILE: '/etc/ca.pem' } }), /TWINROOT_CA_CERT_FILE.*must be given together/],
+  ['a misspelt AWS IoT variable', () => loadConfig({ env: { TWINROOT_AWS_IOT_ENDPIONT: 'x' } }), /TWINROOT_AWS_IOT_ENDPIONT: unknown variable/],
   ['a value with a newline', () => loadConfig({ env: { TWINROOT_HTTP_HOST: 'a\nb' } }), /control characters/],
 ];
 for (const [why, fn, re] of bad) {
@@ -56,6 +60,21 @@ for (const [why, fn, re] of bad) {
     assert.throws(fn, (err: unknown) => err instanceof ConfigError && re.test(err.message));
   });
 }
+
+test('the MQTT login settings: token (default), certificate, both; "aws-iot" is a broker mode', () => {
+  assert.equal(loadConfig({ env: {} }).mqttAuth, 'token');
+  assert.equal(loadConfig({ env: { TWINROOT_MQTT_AUTH: 'certificate' } }).mqttAuth, 'certificate');
+  assert.equal(loadConfig({ env: { TWINROOT_MQTT_AUTH: 'token,certificate' } }).mqttAuth, 'token,certificate');
+  assert.equal(loadConfig({ env: { TWINROOT_MQTT_URL: 'aws-iot' } }).mqttUrl, 'aws-iot');
+  assert.equal(loadConfig({ env: {} }).mqttTlsPort, 8883);
+});
+
+test('the example configuration files in backend/config load', () => {
+  const prod = loadConfig({ file: new URL('../../../backend/config/production.example.json', import.meta.url).pathname, env: {} });
+  assert.equal(prod.mqttUrl, 'aws-iot');
+  const mtls = loadConfig({ file: new URL('../../../backend/config/embedded-mtls.example.json', import.meta.url).pathname, env: {} });
+  assert.equal(mtls.mqttAuth, 'certificate');
+});
 
 test('other programs\' TWINROOT_ variables are left alone', () => {
   assert.doesNotThrow(() => loadConfig({ env: { TWINROOT_AGENT_STATE_DIR: '/x' } }));

@@ -53,6 +53,10 @@ export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
       '/v1/appliances/:id/token',
       {
         onRequest: applianceAuth(ctx.store, ctx.clock, 'id'),
+        // Agents before certificates post no body (or {}): both mean "no csr".
+        preValidation: async (req) => {
+          req.body ??= {};
+        },
         schema: {
           tags: ['device'],
           summary: 'Replace the appliance token (the old one stops working); with a csr, also issue a new MQTT client certificate (the old one works until a heartbeat shows the new one in use)',
