@@ -124,6 +124,8 @@ export const Appliance = Type.Object(
     lastUpgrade: Type.Optional(Type.Object({ taskId: Id, version: Version, at: Timestamp })),
     rollback: Type.Optional(Type.Object({ detectedAt: Timestamp, fromVersion: Version, toVersion: Version, taskId: Type.Optional(Id) })),
     currentTask: Type.Optional(Type.Object({ taskId: Id, taskType: Type.String(), status: Type.String() })),
+    /** The MQTT client certificate the appliance logs in with (and, during a rotation, the one it replaces). */
+    certificate: Type.Optional(Type.Object({ certificateId: Type.String(), expiresAt: Timestamp, previousCertificateId: Type.Optional(Type.String()) })),
   },
   strict,
 );

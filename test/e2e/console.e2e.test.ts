@@ -158,6 +158,8 @@ test("an upgraded appliance's timeline: the rollout's upgrade verified, the earl
   assert.ok(a, 'a canary of the first stage went from the broken rc.1 to 2.0.0');
   await page.goto(`${url}/#/appliances/${a.applianceId}`);
   await page.getByTestId('appliance-version').filter({ hasText: '2.0.0' }).waitFor();
+  // The demo's appliances log in with client certificates: the page shows which one and until when.
+  assert.match(await page.getByTestId('appliance-certificate').innerText(), /^[0-9a-f]{8} · expires /);
   const timeline = page.getByTestId('timeline');
   const upgrade = timeline.locator('li.task', { hasText: 'upgrade to 2.0.0 (install-reboot)' });
   await upgrade.locator('.badge', { hasText: 'succeeded' }).waitFor();

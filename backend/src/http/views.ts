@@ -25,6 +25,9 @@ export function applianceView(a: StoredAppliance, currentTask?: StoredTask): App
     ...(a.upgrade ? { upgrade: a.upgrade } : {}),
     ...(a.lastUpgrade ? { lastUpgrade: a.lastUpgrade } : {}),
     ...(a.rollback ? { rollback: a.rollback } : {}),
+    ...(a.certificate
+      ? { certificate: { certificateId: a.certificate.certificateId, expiresAt: a.certificate.expiresAt, ...(a.previousCertificate ? { previousCertificateId: a.previousCertificate.certificateId } : {}) } }
+      : {}),
     ...(currentTask ? { currentTask: { taskId: currentTask.taskId, taskType: currentTask.taskType, status: currentTask.status } } : {}),
   };
 }

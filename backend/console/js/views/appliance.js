@@ -15,6 +15,12 @@ function facts(a, customer) {
     row('last heartbeat', h('span', { title: a.lastSeenAt }, `${ago(a.lastSeenAt)} (${when(a.lastSeenAt)})`)),
     row('address', `${a.ip} · ${a.cpu} · ${a.memoryMb} MiB`),
     row('registered', when(a.registeredAt)),
+    a.certificate
+      ? row(
+          'MQTT certificate',
+          h('span', { class: 'mono', title: a.certificate.certificateId, 'data-testid': 'appliance-certificate' }, `${short(a.certificate.certificateId)} · expires ${when(a.certificate.expiresAt)}${a.certificate.previousCertificateId ? ` · replacing ${short(a.certificate.previousCertificateId)}` : ''}`),
+        )
+      : null,
     a.upgrade ? row('upgrading to', `${a.upgrade.version} (${a.upgrade.mode})`) : null,
     a.lastUpgrade ? row('last upgrade', `${a.lastUpgrade.version} at ${when(a.lastUpgrade.at)}`) : null,
     a.rollback ? row('rolled back', `from ${a.rollback.fromVersion} to ${a.rollback.toVersion} at ${when(a.rollback.detectedAt)}`) : null,
