@@ -43,7 +43,7 @@ import { fleetRoutes } from './http/routes/fleet.js';
 import { errorCodeRoutes } from './http/routes/error-codes.js';
 import { RolloutTicker } from './sweeps/rollout-ticker.js';
 import { ReleaseService } from './services/releases.js';
-import { RolloutService } from './services/rollouts.js';
+import { RolloutService, type RolloutServiceOptions } from './services/rollouts.js';
 import { artifactRoutes } from './http/routes/artifacts.js';
 import { releaseRoutes } from './http/routes/releases.js';
 import { rolloutRoutes } from './http/routes/rollouts.js';
@@ -75,6 +75,8 @@ export interface StartOptions {
   clock?: Clock;
   /** Crash-test hooks (see services/context.ts). */
   faults?: Faults;
+  /** Rollout engine settings (tests: small preparation chunks). */
+  rollouts?: RolloutServiceOptions;
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -187,7 +189,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const { key: operatorKey, source: operatorKeySource } = resolveOperatorKey(config, dataDir);
     const metricsKeyProblem = config.metricsKey ? bearerKeyProblem(config.metricsKey) : null;
     if (metricsKeyProblem) throw new ConfigError(`metrics key (TWINROOT_METRICS_KEY) ${metricsKeyProblem}`);
-    const rollouts = new RolloutService(ctx, tasks, appliances);
+    const rollouts = new RolloutService(ctx, tasks, appliances, opts.rollouts);
     appliances.onRegistered = (a) => rollouts.join(a);
     const artifactDir = resolve(config.artifactDir || join(dataDir, 'artifacts'));
     if (config.artifactStore === 'dir') {

@@ -110,6 +110,20 @@ export const RolloutView = Type.Object(
     policy: RolloutPolicy,
     stages: Type.Array(RolloutStage),
     totals: StageCounts,
+    /** The background preparation (reading the fleet, writing one target per appliance): progress while `preparing`, duration after. */
+    preparation: Type.Optional(
+      Type.Object(
+        {
+          written: Type.Integer({ minimum: 0 }),
+          total: Type.Optional(Type.Integer({ minimum: 0 })),
+          attempts: Type.Integer({ minimum: 0 }),
+          startedAt: Timestamp,
+          finishedAt: Type.Optional(Timestamp),
+          durationMs: Type.Optional(Type.Integer({ minimum: 0 })),
+        },
+        strict,
+      ),
+    ),
     createdAt: Timestamp,
     updatedAt: Timestamp,
     completedAt: Type.Optional(Timestamp),

@@ -1,5 +1,5 @@
 import type { RolloutSummary, RolloutTarget, RolloutView } from '@twinroot/protocol';
-import { currentStage, totalsOf, type RolloutRecord } from '../rollouts/rollout-record.js';
+import { currentStage, totalsOf, type Preparation, type RolloutRecord } from '../rollouts/rollout-record.js';
 import type { TargetRecord } from '../rollouts/target-state.js';
 
 // What operators see of a rollout (the rollout routes' views; the rest are in views.ts).
@@ -26,6 +26,7 @@ export function rolloutView(r: RolloutRecord): RolloutView {
       ...(s.passedAt ? { passedAt: s.passedAt } : {}),
     })),
     totals: totalsOf(r),
+    ...(r.preparation ? { preparation: preparationView(r.preparation) } : {}),
     createdAt: r.createdAt,
     updatedAt: r.updatedAt,
     ...(r.completedAt ? { completedAt: r.completedAt } : {}),
@@ -54,5 +55,17 @@ export function rolloutTargetView(t: TargetRecord): RolloutTarget {
     ...(t.installTaskId ? { installTaskId: t.installTaskId } : {}),
     ...(t.note ? { note: t.note } : {}),
     updatedAt: t.updatedAt,
+  };
+}
+
+/** What an operator sees of a preparation: progress and timing, not which instance holds it. */
+function preparationView(p: Preparation): NonNullable<RolloutView['preparation']> {
+  return {
+    written: p.written,
+    ...(p.total !== undefined ? { total: p.total } : {}),
+    attempts: p.attempts,
+    startedAt: p.startedAt,
+    ...(p.finishedAt ? { finishedAt: p.finishedAt } : {}),
+    ...(p.durationMs !== undefined ? { durationMs: p.durationMs } : {}),
   };
 }

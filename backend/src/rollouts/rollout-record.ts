@@ -39,7 +39,32 @@ export interface RolloutRecord {
   /** The last resume after a pause: a stage held back by the pause is late from then on. */
   resumedAt?: string;
   createdBy: string;
+  /** While `preparing`: the background preparation's progress and lease (any instance may take over an expired one). */
+  preparation?: Preparation;
   rev: number;
+}
+
+/** The background preparation of a rollout: which instance holds it until when, and how far it got. */
+export interface Preparation {
+  /** Targets written by the current attempt, of `total` (known once the fleet was read). */
+  written: number;
+  total?: number;
+  attempts: number;
+  startedAt: string;
+  owner?: string;
+  leaseUntil?: string;
+  /** When the rollout left `preparing`, and how long its last attempt took. */
+  finishedAt?: string;
+  durationMs?: number;
+}
+
+/**
+ * Pure: may an instance take the preparation lease now? When nobody holds it or it expired. Its
+ * holder renews it with every chunk, so a held lease means a preparation is under way somewhere
+ * (in this instance too: never two at once).
+ */
+export function preparationLeaseFree(p: Preparation | undefined, now: number): boolean {
+  return !p?.owner || !p.leaseUntil || Date.parse(p.leaseUntil) <= now;
 }
 
 export function stageKeyOf(rolloutId: string, index: number): string {

@@ -10,6 +10,8 @@ import type { Store } from '../store/store.js';
  */
 export interface Faults {
   beforePublish?(taskId: string): void;
+  /** After a chunk of a rollout's targets was written, before the progress (and lease) is recorded. */
+  afterPreparationChunk?(rolloutId: string, written: number): void | Promise<void>;
 }
 
 /** What every service needs: the store, the broker, the time, metrics and a logger. */

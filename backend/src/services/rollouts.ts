@@ -1,9 +1,9 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { compareVersions, type CreateRolloutRequest, type MaintenanceWindow, type RolloutPolicy } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import { windowOpenAt } from '../rollouts/maintenance-window.js';
 import { planRollout } from '../rollouts/plan.js';
-import { advanceRollout, applyOperatorAction, stageKeyOf, type Observation, type OperatorAction, type RolloutRecord, type StageRecord } from '../rollouts/rollout-record.js';
+import { advanceRollout, applyOperatorAction, preparationLeaseFree, stageKeyOf, type Observation, type OperatorAction, type RolloutRecord, type StageRecord } from '../rollouts/rollout-record.js';
 import { plannedStarts, preDownloadFrom, preDownloadTimes } from '../rollouts/schedule.js';
 import { decideTargetAction, type TargetAction } from '../rollouts/target-action.js';
 import { countTargets, FINAL_TARGET_STATES, targetStateFromTasks, type TargetRecord, type TargetState } from '../rollouts/target-state.js';
@@ -17,6 +17,21 @@ import { DomainError } from '../domain/domain-error.js';
 export const ROLLOUT_DEFAULTS = { successThreshold: 0.95, errorThreshold: 0.05, stageTimeoutMinutes: 120, preDownloadWindowHours: 12, mode: 'install-reboot' } as const;
 /** A claimed task that still does not exist after this long is created again (a crash in between). */
 const CLAIM_GRACE_MS = 60_000;
+/** How long a rollout creation waits for its preparation before answering `preparing` (it goes on in the background). */
+export const PREPARE_INLINE_MS = 500;
+/** The preparation lease: renewed with every chunk; an instance that died lets it expire and another takes over. */
+export const PREPARE_LEASE_MS = 60_000;
+/** Targets written per chunk (and per progress update). */
+const PREPARE_CHUNK = 2000;
+const sleep = (ms: number) => new Promise<false>((resolve) => setTimeout(() => resolve(false), ms).unref());
+
+export interface RolloutServiceOptions {
+  instanceId?: string;
+  /** Targets written per chunk (default 2000). */
+  prepareChunk?: number;
+  /** How long a creation waits for its preparation (default PREPARE_INLINE_MS). */
+  prepareInlineMs?: number;
+}
 
 /** A rollout request or action the rules refuse (sent as the catalogue's status for its code). */
 export class RolloutError extends DomainError {}
@@ -50,9 +65,20 @@ export class RolloutService {
     private readonly ctx: ServiceContext,
     private readonly tasks: TaskService,
     private readonly appliances: ApplianceService,
-  ) {}
+    private readonly opts: RolloutServiceOptions = {},
+  ) {
+    this.instanceId = opts.instanceId ?? `backend-${process.pid}-${randomBytes(4).toString('hex')}`;
+  }
 
-  /** Creates a rollout: validates, records it, plans it and writes its targets; then runs a first pass. */
+  /** This instance, as the holder of preparation leases. */
+  private readonly instanceId: string;
+
+  /**
+   * Creates a rollout: validates and records it (`preparing`), then prepares it — reads the
+   * fleet, plans the stages, writes one target per appliance. The answer does not wait for more
+   * than PREPARE_INLINE_MS: a small fleet is prepared (and its first pass run) by then, a large
+   * one goes on in the background, under a lease any instance takes over if this one dies.
+   */
   async create(req: CreateRolloutRequest, createdBy: string): Promise<RolloutRecord> {
     const release = await this.ctx.store.releases.get(req.releaseId);
     if (!release) throw new RolloutError('not_found', `no release ${req.releaseId}`);
@@ -91,19 +117,66 @@ export class RolloutService {
       createdAt: at,
       updatedAt: at,
       createdBy,
+      preparation: { written: 0, attempts: 0, startedAt: at },
       rev: 0,
     };
     await this.ctx.store.rollouts.create(r);
-    const prepared = await this.prepare(r);
-    await this.pass(prepared.rolloutId);
-    return (await this.ctx.store.rollouts.get(r.rolloutId)) ?? prepared;
+    const work = this.prepareIfFree(r.rolloutId).then(async (prepared) => {
+      if (prepared) await this.pass(r.rolloutId);
+    });
+    const settled = await Promise.race([work.then(() => true), sleep(this.opts.prepareInlineMs ?? PREPARE_INLINE_MS)]);
+    if (!settled) {
+      work.catch((err: Error) => this.ctx.log.error({ rolloutId: r.rolloutId, err: err.message }, 'rollout preparation failed; the next pass retries'));
+      this.ctx.log.info({ rolloutId: r.rolloutId }, 'rollout preparation continues in the background');
+    }
+    return (await this.ctx.store.rollouts.get(r.rolloutId)) ?? r;
   }
 
   /**
-   * Plans a rollout in `preparing` and writes its targets (overwriting is harmless: nothing is
-   * sent before the rollout leaves `preparing`), then records the stages and starts it.
+   * Takes the preparation lease of a `preparing` rollout if it is free (or expired) and prepares
+   * it. False when the rollout is not preparing or another live instance holds the lease.
+   */
+  private async prepareIfFree(rolloutId: string): Promise<boolean> {
+    const now = this.ctx.clock.now();
+    const took = await this.ctx.store.rollouts.mutate(rolloutId, (cur) =>
+      cur.status !== 'preparing' || !preparationLeaseFree(cur.preparation, now)
+        ? null
+        : {
+            ...cur,
+            preparation: {
+              ...(cur.preparation ?? { startedAt: iso(now), attempts: 0 }),
+              written: 0,
+              attempts: (cur.preparation?.attempts ?? 0) + 1,
+              owner: this.instanceId,
+              leaseUntil: iso(now + PREPARE_LEASE_MS),
+            },
+          },
+    );
+    if (!took?.changed) return false;
+    if (took.before.preparation?.owner) {
+      this.ctx.log.warn({ rolloutId, from: took.before.preparation?.owner }, 'rollout preparation: lease expired; taking over');
+    }
+    await this.prepare(took.after);
+    return true;
+  }
+
+  /** Records progress and renews the lease; false when this instance lost the lease (another took over) or the rollout left `preparing`. */
+  private async preparationProgress(rolloutId: string, written: number, total: number): Promise<boolean> {
+    const now = this.ctx.clock.now();
+    const out = await this.ctx.store.rollouts.mutate(rolloutId, (cur) =>
+      cur.status !== 'preparing' || cur.preparation?.owner !== this.instanceId ? null : { ...cur, preparation: { ...cur.preparation, written, total, leaseUntil: iso(now + PREPARE_LEASE_MS) } },
+    );
+    return !!out?.changed;
+  }
+
+  /**
+   * Plans a rollout in `preparing` and writes its targets in chunks, renewing the lease with each
+   * (overwriting is harmless: nothing is sent before the rollout leaves `preparing`, and a target
+   * is keyed by rollout and appliance, so a second attempt rewrites the same items), then records
+   * the stages and starts it — all only while this instance holds the lease.
    */
   private async prepare(r: RolloutRecord): Promise<RolloutRecord> {
+    const t0 = Date.now();
     const fleet = await this.ctx.store.fleetSnapshot();
     const plan = planRollout(
       fleet.customers.map((c) => ({ customerId: c.customerId, region: c.region, canary: c.canary })),
@@ -125,7 +198,17 @@ export class RolloutService {
         rev: 0,
       })),
     );
-    await this.ctx.store.putTargets(targets);
+    if (!(await this.preparationProgress(r.rolloutId, 0, targets.length))) return r;
+    const size = this.opts.prepareChunk ?? PREPARE_CHUNK;
+    for (let i = 0; i < targets.length; i += size) {
+      const chunk = targets.slice(i, i + size);
+      await this.ctx.store.putTargets(chunk);
+      await this.ctx.faults?.afterPreparationChunk?.(r.rolloutId, i + chunk.length);
+      if (!(await this.preparationProgress(r.rolloutId, i + chunk.length, targets.length))) {
+        this.ctx.log.warn({ rolloutId: r.rolloutId }, 'rollout preparation: lease lost to another instance; stopping here');
+        return r;
+      }
+    }
     const createdAt = Date.parse(r.createdAt);
     const starts = plannedStarts(Date.parse(r.policy.startAt), plan.length, r.policy.stageTimeoutMinutes);
     const stages: StageRecord[] = plan.map((s, index) => ({
@@ -140,10 +223,20 @@ export class RolloutService {
       acceptedFailures: 0,
     }));
     const canaries = r.policy.canaryCustomers ?? fleet.customers.filter((c) => c.canary).map((c) => c.customerId);
+    const finishedAt = iso(this.ctx.clock.now());
     const done = await this.ctx.store.rollouts.mutate(r.rolloutId, (cur) =>
-      cur.status !== 'preparing' ? null : { ...cur, status: 'running', stages, canaryCustomerIds: canaries, updatedAt: iso(this.ctx.clock.now()) },
+      cur.status !== 'preparing' || cur.preparation?.owner !== this.instanceId
+        ? null
+        : {
+            ...cur,
+            status: 'running',
+            stages,
+            canaryCustomerIds: canaries,
+            preparation: { written: targets.length, total: targets.length, attempts: cur.preparation.attempts, startedAt: cur.preparation.startedAt, finishedAt, durationMs: Date.now() - t0 },
+            updatedAt: finishedAt,
+          },
     );
-    this.ctx.log.info({ rolloutId: r.rolloutId, version: r.version, stages: stages.length, appliances: targets.length }, 'rollout planned');
+    if (done?.changed) this.ctx.log.info({ rolloutId: r.rolloutId, version: r.version, stages: stages.length, appliances: targets.length, ms: Date.now() - t0 }, 'rollout planned');
     return done?.after ?? r;
   }
 
@@ -158,7 +251,15 @@ export class RolloutService {
     for (let round = 0; round < 4; round++) {
       let r = await this.ctx.store.rollouts.get(rolloutId);
       if (!r) throw new RolloutError('not_found', `no rollout ${rolloutId}`);
-      if (r.status === 'preparing') r = await this.prepare(r);
+      if (r.status === 'preparing') {
+        // Prepared here if no live instance holds the lease; otherwise the holder finishes it.
+        await this.prepareIfFree(rolloutId);
+        r = (await this.ctx.store.rollouts.get(rolloutId)) ?? r;
+        if (r.status === 'preparing') {
+          report.status = r.status;
+          return report;
+        }
+      }
       report.status = r.status;
       if (r.status === 'completed' || (r.status === 'aborted' && r.stages.every((s) => s.settled))) return report;
       const observed = await this.observeStages(r, report);

@@ -46,6 +46,15 @@ export function rolloutView(id) {
         head,
         h('h1', null, `Rollout of ${r.version} `, h('span', { 'data-testid': 'rollout-status' }, badge(r.status)), ' ', h('span', { class: 'mono hint' }, short(r.rolloutId))),
         r.pausedReason ? h('p', { class: 'paused-reason', role: 'status', 'data-testid': 'paused-reason' }, `Paused: ${r.pausedReason}`) : null,
+        r.status === 'preparing'
+          ? h(
+              'p',
+              { class: 'hint', role: 'status', 'data-testid': 'preparation' },
+              r.preparation?.total !== undefined
+                ? `Preparing: ${r.preparation.written} of ${r.preparation.total} appliances planned${r.preparation.attempts > 1 ? ` (attempt ${r.preparation.attempts})` : ''} …`
+                : 'Preparing: reading the fleet …',
+            )
+          : null,
         h(
           'div',
           { class: 'actions' },

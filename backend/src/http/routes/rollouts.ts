@@ -23,10 +23,18 @@ export function rolloutRoutes(deps: ApiDeps & { rollouts: RolloutService }): Fas
 
     app.post(
       '/v1/rollouts',
-      { schema: { tags: ['rollouts'], summary: 'Plan and start a staged rollout of a release', body: CreateRolloutRequest, security, response: { 201: Type.Object({ rolloutId: Id }), ...errors } } },
+      {
+        schema: {
+          tags: ['rollouts'],
+          summary: 'Create a staged rollout of a release: answers at once — running for a fleet prepared within half a second, else preparing (the fleet is planned in the background; see preparation)',
+          body: CreateRolloutRequest,
+          security,
+          response: { 201: RolloutView, ...errors },
+        },
+      },
       async (req, reply) => {
         const r = await rollouts.create(req.body, 'operator');
-        return reply.code(201).send({ rolloutId: r.rolloutId });
+        return reply.code(201).send(rolloutView(r));
       },
     );
 
