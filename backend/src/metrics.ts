@@ -16,6 +16,8 @@ export function createMetrics() {
     sweepSeconds: new Histogram({ name: 'twinroot_sweep_duration_seconds', help: 'Wall time of a sweep run', labelNames: ['sweep'], buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120], registers: [registry] }),
     dynamoSeconds: new Histogram({ name: 'twinroot_dynamodb_request_duration_seconds', help: 'DynamoDB request latency by command', labelNames: ['command', 'outcome'], buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] }),
     dynamoRequests: 0,
+    /** DynamoDB requests by command (e.g. GetItemCommand, PutItemCommand), for benchmarks that count writes. */
+    dynamoCommands: {} as Record<string, number>,
     httpSeconds: new Histogram({ name: 'twinroot_http_request_duration_seconds', help: 'HTTP request latency by route and status code', labelNames: ['route', 'method', 'code'], buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers: [registry] }),
     brokerUp: new Gauge({ name: 'twinroot_broker_up', help: '1 when the MQTT broker is up', registers: [registry] }),
   };
@@ -30,6 +32,7 @@ export function instrumentDynamo(client: DynamoDBClient, metrics: Metrics): void
       const started = performance.now();
       const command = (context as { commandName?: string }).commandName ?? 'unknown';
       metrics.dynamoRequests += 1;
+      metrics.dynamoCommands[command] = (metrics.dynamoCommands[command] ?? 0) + 1;
       try {
         const out = await next(args);
         metrics.dynamoSeconds.observe({ command, outcome: 'ok' }, (performance.now() - started) / 1000);

@@ -124,6 +124,8 @@ export const Appliance = Type.Object(
     lastUpgrade: Type.Optional(Type.Object({ taskId: Id, version: Version, at: Timestamp })),
     rollback: Type.Optional(Type.Object({ detectedAt: Timestamp, fromVersion: Version, toVersion: Version, taskId: Type.Optional(Id) })),
     currentTask: Type.Optional(Type.Object({ taskId: Id, taskType: Type.String(), status: Type.String() })),
+    /** The last heartbeats' times, newest first (routine heartbeat pings are not stored as tasks). */
+    recentHeartbeats: Type.Optional(Type.Array(Timestamp, { maxItems: 50 })),
     /** The MQTT client certificate the appliance logs in with (and, during a rotation, the one it replaces). */
     certificate: Type.Optional(Type.Object({ certificateId: Type.String(), expiresAt: Timestamp, previousCertificateId: Type.Optional(Type.String()) })),
   },

@@ -12,6 +12,15 @@ export const TASK_TYPES = [
 ] as const;
 export type TaskType = (typeof TASK_TYPES)[number];
 
+/**
+ * A routine heartbeat ping: a heartbeat task the backend's sweep publishes without storing it
+ * (the heartbeat that answers it is the only record). Its taskId starts with this prefix.
+ */
+export const HEARTBEAT_PING_PREFIX = 'ping-';
+export function isHeartbeatPing(taskId: string): boolean {
+  return taskId.startsWith(HEARTBEAT_PING_PREFIX);
+}
+
 export const UPGRADE_MODES = ['download', 'install', 'install-reboot'] as const;
 export type UpgradeMode = (typeof UPGRADE_MODES)[number];
 

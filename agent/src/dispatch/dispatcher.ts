@@ -1,4 +1,4 @@
-import { decodeTaskMessage, type ErrorCode, type TaskMessage, type TaskProgress, type TaskResult, type TaskType } from '@twinroot/protocol';
+import { decodeTaskMessage, isHeartbeatPing, type ErrorCode, type TaskMessage, type TaskProgress, type TaskResult, type TaskType } from '@twinroot/protocol';
 import type { Outbox } from '../outbox/outbox.js';
 import type { Inbox } from './inbox.js';
 import type { SeenTasks } from './seen-tasks.js';
@@ -44,6 +44,15 @@ export type DropReason = 'duplicate' | 'expired' | 'invalid' | 'wrong_topic' | '
  * `accepted` in the outbox) → run in its queue → `succeeded` or `failed` in the outbox.
  * Nothing a message contains can make it throw.
  */
+/**
+ * Whether a task's accepted/running/succeeded results are reported. A routine heartbeat ping is
+ * not stored by the backend and is answered by the heartbeat itself: three more requests per
+ * heartbeat round would be the fleet's largest load for nothing. Failures are always reported.
+ */
+function reportsProgress(task: TaskMessage): boolean {
+  return !(task.taskType === 'heartbeat' && isHeartbeatPing(task.taskId));
+}
+
 export class Dispatcher {
   private readonly queues = new Map<QueueName, SerialQueue>();
   private readonly abort = new AbortController();
@@ -114,7 +123,7 @@ export class Dispatcher {
       }
       this.deps.inbox.put(task);
       this.deps.seen.add(task.taskId);
-      this.report(task.taskId, { status: 'accepted' });
+      if (reportsProgress(task)) this.report(task.taskId, { status: 'accepted' });
       log.info({ taskId: task.taskId, taskType: task.taskType }, 'task accepted');
       this.enqueue(task);
       return 'queued';
@@ -160,9 +169,9 @@ export class Dispatcher {
     };
     try {
       if (!handler) throw new TaskFailure('unsupported_task_type', `this agent cannot run ${task.taskType} tasks (no handler configured)`);
-      this.report(task.taskId, { status: 'running' });
+      if (reportsProgress(task)) this.report(task.taskId, { status: 'running' });
       const out = (await handler(task as never, ctx)) ?? {};
-      if (!out.reported) this.report(task.taskId, { status: 'succeeded', ...(out.detail ? { detail: out.detail } : {}) });
+      if (!out.reported && reportsProgress(task)) this.report(task.taskId, { status: 'succeeded', ...(out.detail ? { detail: out.detail } : {}) });
       log.info({ taskId: task.taskId, taskType: task.taskType }, 'task succeeded');
       this.deps.inbox.done(task.taskId);
     } catch (err) {

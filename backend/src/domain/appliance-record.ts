@@ -31,6 +31,8 @@ export interface ApplianceRecord {
   previousCertificate?: CertificateRef;
   registeredAt: string;
   lastSeenAt: string;
+  /** The last heartbeats' times, newest first (routine heartbeat pings are not stored as tasks). */
+  recentHeartbeats?: string[];
   connection: 'connected' | 'disconnected';
   disconnectedAt?: string;
   presenceShard?: string;

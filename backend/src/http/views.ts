@@ -19,6 +19,7 @@ export function applianceView(a: StoredAppliance, currentTask?: StoredTask): App
     trial: a.trial,
     registeredAt: a.registeredAt,
     lastSeenAt: a.lastSeenAt,
+    ...(a.recentHeartbeats ? { recentHeartbeats: a.recentHeartbeats } : {}),
     ...(a.disconnectedAt ? { disconnectedAt: a.disconnectedAt } : {}),
     services: a.services as Appliance['services'],
     desiredServices: Object.values(a.desiredServices ?? {}),

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { taskTopic, type Heartbeat, type MqttSettings, type RegisterRequest, type RegisterResponse, type TokenRefreshResponse } from '@twinroot/protocol';
+import { isHeartbeatPing, taskTopic, type Heartbeat, type MqttSettings, type RegisterRequest, type RegisterResponse, type TokenRefreshResponse } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import {
   DISCONNECTED_HEARTBEAT_INTERVAL_S,
@@ -23,6 +23,8 @@ import { checkCertificateRequest } from '../identity/csr.js';
 import type { CertificateIssuer } from '../identity/issuer.js';
 
 export const APPLIANCE_TOKEN_TTL_DAYS = 60;
+/** Heartbeat times kept on the appliance item (the routine ones are not stored as tasks). */
+export const RECENT_HEARTBEATS = 12;
 /** How long a retried registration (same register token and idempotency key) returns the same appliance. */
 export const REGISTRATION_REPLAY_MS = 24 * 3600_000;
 
@@ -272,7 +274,8 @@ export class ApplianceService {
     const now = this.ctx.clock.now();
     const at = iso(now);
 
-    if (hb.taskId) {
+    // A routine ping is not stored: nothing to finish (and nothing to read).
+    if (hb.taskId && !isHeartbeatPing(hb.taskId)) {
       const t = await this.ctx.store.tasks.get(hb.taskId);
       if (t && t.ownerId === a.applianceId && t.taskType === 'heartbeat' && !isTerminal(t.status)) {
         await this.tasks.finish(t, 'succeeded');
@@ -313,10 +316,13 @@ export class ApplianceService {
           services: hb.services,
           uptimeS: hb.uptimeS,
           lastSeenAt: at,
+          recentHeartbeats: [at, ...(cur.recentHeartbeats ?? [])].slice(0, RECENT_HEARTBEATS),
           ...presence(now),
           presenceShard: shardOf(cur.applianceId, 'presence#'),
+          // The next ping is due an interval after this heartbeat: the sweep that pings does not write.
+          hbShard: shardOf(cur.applianceId, 'hb#'),
+          hbDueAt: iso(now + (HEARTBEAT_INTERVAL_S - SWEEP_SLACK_S) * 1000),
         };
-        if (reconnected) next = { ...next, hbShard: shardOf(cur.applianceId, 'hb#'), hbDueAt: iso(now + (HEARTBEAT_INTERVAL_S - SWEEP_SLACK_S) * 1000) };
         if (f.kind === 'upgrade-verified') {
           next = {
             ...without(next, 'upgrade', 'rollback'),
@@ -372,9 +378,20 @@ export class ApplianceService {
     return went;
   }
 
-  /** Heartbeat sweep step: claims the appliance's heartbeat slot, then sends the task. False if not due or taken. */
+  /**
+   * Heartbeat sweep step: a connected appliance whose heartbeat is due gets a ping (published,
+   * neither it nor the appliance written: the heartbeat that answers sets the next due time, so
+   * a round costs that one write; an unanswered ping is sent again at the next sweep until the
+   * presence sweep marks the appliance disconnected). A disconnected one is pinged less often,
+   * its next due time written here.
+   */
   async sendHeartbeatIfDue(a: StoredAppliance): Promise<boolean> {
     const now = this.ctx.clock.now();
+    if (!a.hbDueAt || Date.parse(a.hbDueAt) > now) return false;
+    if (a.connection === 'connected') {
+      await this.tasks.ping(a.applianceId);
+      return true;
+    }
     const r = await this.ctx.store.appliances.mutate(
       a.applianceId,
       (cur) => {
@@ -385,7 +402,7 @@ export class ApplianceService {
       a,
     );
     if (!r?.changed) return false;
-    await this.tasks.create({ applianceId: a.applianceId, taskType: 'heartbeat', body: {}, createdBy: 'scheduler' });
+    await this.tasks.ping(a.applianceId);
     return true;
   }
 

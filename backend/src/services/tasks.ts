@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { resultInProtocol2 } from '../domain/wire-compat.js';
-import { taskTopic, type ErrorCode, type TaskResult, type TaskStatus, type TaskType } from '@twinroot/protocol';
+import { HEARTBEAT_PING_PREFIX, taskTopic, type ErrorCode, type TaskResult, type TaskStatus, type TaskType } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import { DISPATCH_GRACE_S, nextDueAt, TASK_POLICIES } from '../domain/task-policy.js';
 import { applyResult, type ResultOutcome } from '../domain/task-result.js';
@@ -58,6 +58,20 @@ export class TaskService {
     if (!(await this.ctx.store.tasks.create(task))) throw new Error(`task id collision: ${taskId}`);
     this.ctx.metrics.taskTransitions.inc({ taskType: req.taskType, status: 'pending' });
     return (await this.sendClaimed(task, 'first')) ?? task;
+  }
+
+  /**
+   * A routine heartbeat ping: published, not stored. The appliance answers with a heartbeat
+   * (which records it seen); an unanswered ping is simply sent again by the next sweep.
+   */
+  async ping(applianceId: string): Promise<string> {
+    const now = this.ctx.clock.now();
+    const taskId = `${HEARTBEAT_PING_PREFIX}${randomUUID()}`;
+    const expiresInS = TASK_POLICIES.heartbeat.expiresInS;
+    const message = { taskId, taskType: 'heartbeat', createdAt: iso(now), ...(expiresInS ? { expiresAt: iso(now + expiresInS * 1000) } : {}), body: {} };
+    await this.ctx.broker.publish(taskTopic(applianceId), Buffer.from(JSON.stringify(message)));
+    this.ctx.metrics.taskPublishes.inc({ taskType: 'heartbeat', kind: 'ping' });
+    return taskId;
   }
 
   /** Publishes a task whose send is claimed (pending, or sent with dispatchPending) and records it as sent. */

@@ -88,6 +88,11 @@ export class Store {
 
   /** Items of a sparse due index whose due time has come, oldest first. */
   async due<T>(table: 'tasks' | 'appliances', index: string, shardAttr: string, dueAttr: string, shard: string, nowIso: string, limit: number): Promise<T[]> {
+    return (await this.duePage<T>(table, index, shardAttr, dueAttr, shard, nowIso, limit)).items;
+  }
+
+  /** One page of due items from `start` on (for sweeps whose handling leaves items where they are). */
+  async duePage<T>(table: 'tasks' | 'appliances', index: string, shardAttr: string, dueAttr: string, shard: string, nowIso: string, limit: number, start?: Record<string, unknown>): Promise<PageOf<T>> {
     const out = await this.doc.send(
       new QueryCommand({
         TableName: this.tables[table],
@@ -96,9 +101,10 @@ export class Store {
         ExpressionAttributeNames: { '#s': shardAttr, '#d': dueAttr },
         ExpressionAttributeValues: { ':s': shard, ':now': nowIso },
         Limit: limit,
+        ...(start ? { ExclusiveStartKey: start } : {}),
       }),
     );
-    return (out.Items ?? []) as T[];
+    return { items: (out.Items ?? []) as T[], ...(out.LastEvaluatedKey ? { next: out.LastEvaluatedKey } : {}) };
   }
 
   /** An appliance's tasks, newest first (heartbeat tasks have their own index and are left out). */

@@ -38,7 +38,8 @@ export class Sweeps {
       case 'presence':
         return this.drain(name, 'appliances', 'byPresenceDue', 'presenceShard', 'presenceDueAt', (a: StoredAppliance) => this.appliances.markDisconnectedIfSilent(a));
       case 'heartbeats':
-        return this.drain(name, 'appliances', 'byHeartbeatDue', 'hbShard', 'hbDueAt', (a: StoredAppliance) => this.appliances.sendHeartbeatIfDue(a));
+        // A ping leaves its appliance due (the heartbeat that answers moves it): paged with a cursor.
+        return this.drain(name, 'appliances', 'byHeartbeatDue', 'hbShard', 'hbDueAt', (a: StoredAppliance) => this.appliances.sendHeartbeatIfDue(a), 'cursor');
       case 'tasks':
         return this.drain(name, 'tasks', 'byDue', 'dueShard', 'dueAt', (t: StoredTask) => this.dueTask(t));
       case 'rollouts': {
@@ -56,6 +57,8 @@ export class Sweeps {
     shardAttr: string,
     dueAttr: string,
     handle: (item: T) => Promise<boolean>,
+    /** head: handled items leave the due range, so the head of the range is read again; cursor: they may stay, so the query pages on. */
+    paging: 'head' | 'cursor' = 'head',
   ): Promise<SweepReport> {
     const report: SweepReport = { sweep, handled: 0, changed: 0 };
     const nowIso = iso(this.ctx.clock.now());
@@ -65,8 +68,11 @@ export class Sweeps {
       // re-querying the head of the range pages through the work. `seen` stops an item that
       // could not be moved (a conflict) from being handled twice in one run.
       const seen = new Set<string>();
+      let start: Record<string, unknown> | undefined;
       for (;;) {
-        const items = await this.ctx.store.due<T>(table, index, shardAttr, dueAttr, shard, nowIso, PAGE);
+        const page = await this.ctx.store.duePage<T>(table, index, shardAttr, dueAttr, shard, nowIso, PAGE, paging === 'cursor' ? start : undefined);
+        const items = page.items;
+        start = page.next;
         const fresh = items.filter((i) => !seen.has(key(i)));
         for (const item of fresh) {
           seen.add(key(item));
@@ -78,7 +84,8 @@ export class Sweeps {
             this.ctx.log.error({ sweep, item: key(item), err: (err as Error).message }, 'sweep: item failed; it stays due');
           }
         }
-        if (items.length < PAGE || fresh.length === 0 || report.handled >= MAX_ITEMS_PER_RUN) break;
+        if (report.handled >= MAX_ITEMS_PER_RUN) break;
+        if (paging === 'cursor' ? !start : items.length < PAGE || fresh.length === 0) break;
       }
     }
     this.ctx.metrics.sweepItems.inc({ sweep }, report.handled);

@@ -101,40 +101,59 @@ test('protocol 1 and 2 results both land, stored in protocol 2\'s spelling (one 
   assert.deepEqual((await task(current))?.detail, { state: 'my-own-state' });
 });
 
-test('heartbeat tasks every 5 minutes; silent for 15 minutes → disconnected; a heartbeat brings it back', async () => {
+test('heartbeat pings every 5 minutes, not stored; silent for 15 minutes → disconnected, then pinged every 15; a heartbeat brings it back', async () => {
   const a = fleet.appliances[2]!;
-  const hbTasks = async () => (await backend.data.tasksOfType(a.applianceId, 'heartbeat', 'after', '2000-01-01T00:00:00.000Z')).sort((x, y) => x.createdAt.localeCompare(y.createdAt));
+  const sub = await subscribe(2);
+  const pings = () => sub.messages.map((m) => JSON.parse(m.payload) as { taskId: string; taskType: string }).filter((m) => m.taskType === 'heartbeat');
   const status = async () => (await op('GET', `/v1/appliances/${a.applianceId}`)).body.status;
   const tick = async () => {
     clock.advance(5);
     await backend.scheduler.tick();
   };
   await tick();
-  const first = await hbTasks();
-  assert.equal(first.length, 1, 'one heartbeat task after 5 minutes');
-  assert.equal(first[0]!.status, 'sent');
-  const answer = await dev(2, 'POST', `/v1/appliances/${a.applianceId}/heartbeat`, heartbeatBody({ taskId: first[0]!.taskId }));
+  await sub.waitForMessages(1);
+  const [first] = pings();
+  assert.match(first!.taskId, /^ping-/, 'a routine ping');
+  assert.equal(await task(first!.taskId), null, 'a ping is not stored');
+  assert.deepEqual(await backend.data.tasksOfType(a.applianceId, 'heartbeat', 'after', '2000-01-01T00:00:00.000Z'), []);
+  const answer = await dev(2, 'POST', `/v1/appliances/${a.applianceId}/heartbeat`, heartbeatBody({ taskId: first!.taskId }));
   assert.equal(answer.status, 200);
-  assert.equal((await task(first[0]!.taskId))?.status, 'succeeded');
+  // An older agent also reports results for the ping: answered without a store read.
+  const old = await result(2, first!.taskId, { status: 'succeeded', seq: 1 });
+  assert.deepEqual([old.status, old.body.applied, old.body.status], [200, false, 'not_stored']);
+  const seen = (await op('GET', `/v1/appliances/${a.applianceId}`)).body as { recentHeartbeats?: string[]; lastSeenAt: string };
+  assert.equal(seen.recentHeartbeats?.[0], seen.lastSeenAt, 'the heartbeat is kept on the appliance');
   // Now silent.
-  await tick(); // +10: heartbeat #2
+  await tick(); // +10: ping #2
   assert.equal(await status(), 'connected');
-  await tick(); // +15: heartbeat #3
+  await tick(); // +15: ping #3
   assert.equal(await status(), 'connected', 'silent for 10 minutes only');
-  await tick(); // +20: heartbeat #4, silent for 15 minutes
+  await tick(); // +20: ping #4, silent for 15 minutes
   assert.equal(await status(), 'disconnected');
-  const unanswered = (await hbTasks()).filter((t) => t.status !== 'succeeded');
-  assert.equal(unanswered.length, 3, 'three heartbeats went unanswered');
+  await sub.waitForMessages(4);
+  assert.equal(pings().length, 4, 'an unanswered ping is sent again at every sweep');
   const view = await op('GET', `/v1/appliances?status=disconnected`);
   assert.ok((view.body.items as { applianceId: string }[]).some((x) => x.applianceId === a.applianceId));
   await tick(); // +25: disconnected appliances are pinged every 15 minutes, not every 5
-  assert.equal((await hbTasks()).length, 4);
-  // Back: a heartbeat (no task id needed) reconnects it, and the older unanswered pings end.
+  await tick(); // +30
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(pings().length, 4, 'no ping 5 and 10 minutes after the disconnect');
+  await tick(); // +35: 15 minutes after the last
+  await sub.waitForMessages(5);
+  assert.equal(pings().length, 5);
+  // Back: a heartbeat (no task id needed) reconnects it.
   assert.equal((await dev(2, 'POST', `/v1/appliances/${a.applianceId}/heartbeat`, heartbeatBody())).body.status, 'connected');
   assert.equal(await status(), 'connected');
-  clock.advance(10);
-  await backend.sweeps.run('tasks');
-  for (const t of (await hbTasks()).slice(1)) assert.ok(['timed_out', 'superseded'].includes(t.status), `${t.taskId} ${t.status}`);
+});
+
+test('an operator\'s heartbeat task is stored, and the heartbeat that answers it finishes it', async () => {
+  const a = fleet.appliances[2]!;
+  const r = await op('POST', `/v1/appliances/${a.applianceId}/tasks`, { taskType: 'heartbeat' });
+  assert.equal(r.status, 202);
+  const id = r.body.taskId as string;
+  assert.equal((await task(id))?.status, 'sent');
+  await dev(2, 'POST', `/v1/appliances/${a.applianceId}/heartbeat`, heartbeatBody({ taskId: id }));
+  assert.equal((await task(id))?.status, 'succeeded');
 });
 
 test('retry policy: minor tasks are not re-sent; rollback is re-sent 3 times then times out; upgrade waits 30 minutes', async () => {

@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ApiError, Heartbeat, Id, RegisterRequest, RegisterResponse, TaskResult, TokenRefreshRequest, TokenRefreshResponse } from '@twinroot/protocol';
+import { ApiError, Heartbeat, Id, isHeartbeatPing, RegisterRequest, RegisterResponse, TaskResult, TokenRefreshRequest, TokenRefreshResponse } from '@twinroot/protocol';
 import { isTerminal } from '../../domain/task-record.js';
 import { applianceAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
@@ -100,6 +100,8 @@ export function deviceRoutes(deps: ApiDeps): FastifyPluginAsync {
       },
       async (req) => {
         const { taskId } = req.params;
+        // Agents ≤ 0.9 report results for routine pings too; nothing is stored for those.
+        if (isHeartbeatPing(taskId)) return { ok: true, applied: false, status: 'not_stored', reason: 'a routine heartbeat ping is not stored: the heartbeat answers it' };
         const task = await ctx.store.tasks.get(taskId);
         if (!task) throw notFound(`no task ${taskId}`);
         if (task.ownerId !== req.appliance!.applianceId) throw new DomainError('forbidden', 'this task belongs to another appliance');
