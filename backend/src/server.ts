@@ -220,7 +220,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const logDeps = { ...deps, logs: logBundles, publicUrl: () => publicUrl };
     await app.register(logRoutes(logDeps));
     await app.register(logUploadRoutes(logDeps));
-    await app.register(artifactRoutes(artifacts, (key) => releases.serves(key)));
+    await app.register(artifactRoutes(artifacts, (key) => releases.serves(key), { redirect: config.artifactDownloads === 'redirect' }));
     await app.register(releaseRoutes({ ...deps, releases, incomingDir: join(dataDir, 'incoming') }));
     await app.register(rolloutRoutes({ ...deps, rollouts }));
     closers.push(() => app.close());

@@ -1,5 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
-import { Alarm, ComparisonOperator, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
+import { Alarm, ComparisonOperator, TreatMissingData, type IMetric } from 'aws-cdk-lib/aws-cloudwatch';
 import type { ApplicationLoadBalancedFargateService } from 'aws-cdk-lib/aws-ecs-patterns';
 import { HttpCodeElb, HttpCodeTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { FilterPattern, MetricFilter, type ILogGroup } from 'aws-cdk-lib/aws-logs';
@@ -40,26 +40,10 @@ export class BackendAlarms extends Construct {
       });
     }
     const lb = props.service.loadBalancer;
-    new Alarm(this, 'Target5xxAlarm', {
-      alarmDescription: 'the backend answered 5xx',
-      metric: lb.metrics.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { period: Duration.minutes(5) }),
-      threshold: 10,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    new Alarm(this, 'Elb5xxAlarm', {
-      alarmDescription: 'the load balancer answered 5xx (no healthy backend task)',
-      metric: lb.metrics.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { period: Duration.minutes(5) }),
-      threshold: 10,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    new Alarm(this, 'UnhealthyTasksAlarm', {
-      alarmDescription: 'fewer healthy backend tasks than running ones',
-      metric: props.service.targetGroup.metrics.unhealthyHostCount({ period: Duration.minutes(1) }),
-      threshold: 1,
-      evaluationPeriods: 3,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
+    const alarm = (id: string, alarmDescription: string, metric: IMetric, threshold: number, evaluationPeriods = 1) =>
+      new Alarm(this, id, { alarmDescription, metric, threshold, evaluationPeriods, treatMissingData: TreatMissingData.NOT_BREACHING });
+    alarm('Target5xxAlarm', 'the backend answered 5xx', lb.metrics.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { period: Duration.minutes(5) }), 10);
+    alarm('Elb5xxAlarm', 'the load balancer answered 5xx (no healthy backend task)', lb.metrics.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { period: Duration.minutes(5) }), 10);
+    alarm('UnhealthyTasksAlarm', 'fewer healthy backend tasks than running ones', props.service.targetGroup.metrics.unhealthyHostCount({ period: Duration.minutes(1) }), 1, 3);
   }
 }

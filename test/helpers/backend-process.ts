@@ -13,8 +13,10 @@ export interface BackendProcess {
   rss(): number;
 }
 
-export function startBackendProcess(dataDir: string, extraEnv: Record<string, string> = {}): BackendProcess {
-  const child = spawn(process.execPath, ['--conditions=twinroot-source', '--import', 'tsx', 'backend/src/main.ts'], {
+/** `built`: run the compiled backend (backend/dist, as deployed) instead of its sources through tsx. */
+export function startBackendProcess(dataDir: string, extraEnv: Record<string, string> = {}, opts: { built?: boolean } = {}): BackendProcess {
+  const args = opts.built ? ['backend/dist/main.js'] : ['--conditions=twinroot-source', '--import', 'tsx', 'backend/src/main.ts'];
+  const child = spawn(process.execPath, args, {
     env: { ...process.env, TWINROOT_DATA_DIR: dataDir, TWINROOT_HTTP_PORT: '0', TWINROOT_MQTT_PORT: '0', TWINROOT_LOG_LEVEL: 'warn', ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

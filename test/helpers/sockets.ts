@@ -1,5 +1,5 @@
 // Raw TCP sockets for tests that play a hostile or slow peer.
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 
 /** A connected socket to the host:port of `url`; what the server sends is read (so its close is seen), errors ignored. */
 export function openSocket(url: string): Promise<Socket> {
@@ -23,4 +23,13 @@ export function closedWithin(s: Socket, limitMs: number): Promise<number> {
       resolve(Date.now() - started);
     });
   });
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (for a server started in another process). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
 }

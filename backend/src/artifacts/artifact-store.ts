@@ -22,6 +22,11 @@ export interface ArtifactStore {
   read(key: string, start: number, end: number): Promise<Readable>;
   /** Removes every object under a prefix (a failed or superseded upload). */
   removePrefix(prefix: string): Promise<void>;
+  /**
+   * A URL that lets anyone GET this object (with Range) straight from the store for a while —
+   * so downloads do not pass through the backend. Only stores that can sign such URLs (S3).
+   */
+  presignedGetUrl?(key: string, expiresInS: number): Promise<string>;
 }
 
 /** Keys are made by the backend, but a request path is untrusted: only plain segments pass. */

@@ -3,6 +3,7 @@ import { stat, unlink } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { checkKey, type ArtifactStat, type ArtifactStore } from './artifact-store.js';
 
 /** Parses `s3://bucket[/prefix]`; null when it is not one. */
@@ -67,6 +68,10 @@ export class S3ArtifactStore implements ArtifactStore {
   async read(key: string, start: number, end: number): Promise<Readable> {
     const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key), Range: `bytes=${start}-${end}` }));
     return out.Body as Readable;
+  }
+
+  async presignedGetUrl(key: string, expiresInS: number): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.key(key) }), { expiresIn: expiresInS });
   }
 
   async removePrefix(prefix: string): Promise<void> {

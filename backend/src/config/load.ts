@@ -103,6 +103,9 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
   if (store !== 'dir' && !/^s3:\/\/[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](\/.*)?$/.test(store)) {
     throw new ConfigError(`TWINROOT_ARTIFACT_STORE (artifactStore): expected "dir" or s3://bucket[/prefix], got ${JSON.stringify(store.slice(0, 80))}`);
   }
+  if (values.artifactDownloads !== 'redirect' && values.artifactDownloads !== 'proxy') {
+    throw new ConfigError(`TWINROOT_ARTIFACT_DOWNLOADS (artifactDownloads): expected "redirect" or "proxy", got ${JSON.stringify(String(values.artifactDownloads).slice(0, 80))}`);
+  }
   const auths = String(values.mqttAuth).split(',').map((a) => a.trim());
   if (auths.length === 0 || auths.some((a) => a !== 'token' && a !== 'certificate') || new Set(auths).size !== auths.length) {
     throw new ConfigError(`TWINROOT_MQTT_AUTH (mqttAuth): expected "token", "certificate" or "token,certificate", got ${JSON.stringify(String(values.mqttAuth).slice(0, 80))}`);

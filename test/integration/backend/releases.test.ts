@@ -7,6 +7,7 @@ import { copyFileSync, mkdtempSync, openAsBlob, readFileSync, writeFileSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BuiltPackage } from '@twinroot/image-build';
+import { httpSource } from '@twinroot/agent';
 import { startTestBackend } from '../../helpers/backend.js';
 import { call } from '../../helpers/operator-api.js';
 import { makeKeys, makePackage, packageForm, servePackage, type PackageServer, type TestKeys } from '../../helpers/packages.js';
@@ -176,7 +177,7 @@ test('S3 artifact store (against s3rver, a local S3-API server): upload into the
   const { port } = await s3.run();
   process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
-  const b = await startTestBackend({ TWINROOT_RELEASE_PUBLIC_KEY_FILE: keys.publicKey, TWINROOT_ARTIFACT_STORE: 's3://twinroot-artifacts/releases', TWINROOT_ARTIFACT_S3_ENDPOINT: `http://127.0.0.1:${port}` });
+  const b = await startTestBackend({ TWINROOT_RELEASE_PUBLIC_KEY_FILE: keys.publicKey, TWINROOT_ARTIFACT_STORE: 's3://twinroot-artifacts/releases', TWINROOT_ARTIFACT_S3_ENDPOINT: `http://127.0.0.1:${port}`, TWINROOT_ARTIFACT_DOWNLOADS: 'proxy' });
   try {
     const p4 = await makePackage({ keys, version: '4.0.0', randomKiB: 300 });
     const form = await packageForm(p4);
@@ -197,6 +198,44 @@ test('S3 artifact store (against s3rver, a local S3-API server): upload into the
     assert.equal(part.headers.get('content-range'), `bytes 100-4195/${original.length}`);
     assert.ok(Buffer.from(await part.arrayBuffer()).equals(original.subarray(100, 4196)));
     assert.equal((await fetch(payloadUrl.replace('4.0.0.tar', '4.0.1.tar'))).status, 404);
+  } finally {
+    await b.cleanup();
+    await s3.close();
+  }
+});
+
+test('S3 artifact store, artifactDownloads "redirect" (the default; against s3rver): /artifacts answers 302 to a presigned URL, so the bytes come from the bucket; the agent\'s payload source downloads and resumes through it', async () => {
+  const { default: S3rver } = (await import('s3rver')) as unknown as { default: new (o: object) => { run(): Promise<{ port: number }>; close(): Promise<void> } };
+  const dir = mkdtempSync(join(tmpdir(), 's3rver-'));
+  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: 'twinroot-artifacts' }] });
+  const { port } = await s3.run();
+  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
+  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  const b = await startTestBackend({ TWINROOT_RELEASE_PUBLIC_KEY_FILE: keys.publicKey, TWINROOT_ARTIFACT_STORE: 's3://twinroot-artifacts', TWINROOT_ARTIFACT_S3_ENDPOINT: `http://127.0.0.1:${port}` });
+  try {
+    const p5 = await makePackage({ keys, version: '5.0.0', randomKiB: 300 });
+    const res = await fetch(`${b.urls.http}/v1/releases`, { method: 'POST', headers: { authorization: `Bearer ${b.operatorKey}` }, body: await packageForm(p5) });
+    const rel = (await res.json()) as { manifestUrl: string };
+    assert.equal(res.status, 201, JSON.stringify(rel));
+    const payloadUrl = new URL(p5.manifest.payload.file, rel.manifestUrl).toString();
+    const original = readFileSync(p5.payloadFile);
+    const redirect = await fetch(payloadUrl, { redirect: 'manual' });
+    assert.equal(redirect.status, 302);
+    assert.equal(redirect.headers.get('cache-control'), 'no-store');
+    const location = new URL(redirect.headers.get('location')!);
+    assert.equal(location.host, `127.0.0.1:${port}`, 'the bucket, not the backend');
+    assert.ok(location.searchParams.get('X-Amz-Signature') && location.searchParams.get('X-Amz-Expires') === '3600', location.toString());
+    const part = await fetch(location, { headers: { range: 'bytes=100-4195' } });
+    assert.equal(part.status, 206);
+    assert.ok(Buffer.from(await part.arrayBuffer()).equals(original.subarray(100, 4196)));
+    // What an appliance does: the agent's payload source, from an offset, through the redirect.
+    const opened = await httpSource(payloadUrl).open(1000, null);
+    assert.equal(opened.start, 1000);
+    const chunks: Buffer[] = [];
+    for await (const c of opened.stream) chunks.push(c as Buffer);
+    assert.ok(Buffer.concat(chunks).equals(original.subarray(1000)));
+    // Files no release wrote are still refused before any URL is signed.
+    assert.equal((await fetch(payloadUrl.replace('5.0.0.tar', '5.0.1.tar'), { redirect: 'manual' })).status, 404);
   } finally {
     await b.cleanup();
     await s3.close();

@@ -11,7 +11,6 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RolloutView } from '@twinroot/protocol';
@@ -19,16 +18,9 @@ import { startBackendProcess, type BackendProcess } from '../../helpers/backend-
 import { connectTestClient } from '../../helpers/crt-client.js';
 import { call } from '../../helpers/operator-api.js';
 import { makeKeys, makePackage, packageForm } from '../../helpers/packages.js';
+import { freePort } from '../../helpers/sockets.js';
 
 const APPLIANCES = 200;
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const { port } = s.address() as AddressInfo;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 test('two backend instances on one store and broker: one is SIGKILLed in the middle of a rollout pass, the other finishes — each appliance installed exactly once', { timeout: 240_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'twinroot-two-'));

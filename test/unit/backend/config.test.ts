@@ -53,6 +53,7 @@ const bad: [string, () => unknown, RegExp][] = [
   ['a login method named twice', () => loadConfig({ env: { TWINROOT_MQTT_AUTH: 'certificate,certificate' } }), /TWINROOT_MQTT_AUTH/],
   ['an embedded CA certificate without its key', () => loadConfig({ env: { TWINROOT_CA_CERT_FILE: '/etc/ca.pem' } }), /TWINROOT_CA_CERT_FILE.*must be given together/],
   ['a misspelt AWS IoT variable', () => loadConfig({ env: { TWINROOT_AWS_IOT_ENDPIONT: 'x' } }), /TWINROOT_AWS_IOT_ENDPIONT: unknown variable/],
+  ['an unknown artifact download mode', () => loadConfig({ env: { TWINROOT_ARTIFACT_DOWNLOADS: 'sendfile' } }), /TWINROOT_ARTIFACT_DOWNLOADS \(artifactDownloads\): expected "redirect" or "proxy"/],
   ['a value with a newline', () => loadConfig({ env: { TWINROOT_HTTP_HOST: 'a\nb' } }), /control characters/],
 ];
 for (const [why, fn, re] of bad) {
