@@ -170,13 +170,18 @@ test('no release key configured: a clear 503', async () => {
   }
 });
 
-test('S3 artifact store (against s3rver, a local S3-API server): upload into the bucket under its prefix, ranged download through the backend', async () => {
+/** s3rver, a local S3-API server, with the bucket `twinroot-artifacts`, and credentials it accepts. */
+async function startS3rver(): Promise<{ s3: { close(): Promise<void> }; port: number }> {
   const { default: S3rver } = (await import('s3rver')) as unknown as { default: new (o: object) => { run(): Promise<{ port: number }>; close(): Promise<void> } };
-  const dir = mkdtempSync(join(tmpdir(), 's3rver-'));
-  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: 'twinroot-artifacts' }] });
+  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: mkdtempSync(join(tmpdir(), 's3rver-')), configureBuckets: [{ name: 'twinroot-artifacts' }] });
   const { port } = await s3.run();
   process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  return { s3, port };
+}
+
+test('S3 artifact store (against s3rver, a local S3-API server): upload into the bucket under its prefix, ranged download through the backend', async () => {
+  const { s3, port } = await startS3rver();
   const b = await startTestBackend({ TWINROOT_RELEASE_PUBLIC_KEY_FILE: keys.publicKey, TWINROOT_ARTIFACT_STORE: 's3://twinroot-artifacts/releases', TWINROOT_ARTIFACT_S3_ENDPOINT: `http://127.0.0.1:${port}`, TWINROOT_ARTIFACT_DOWNLOADS: 'proxy' });
   try {
     const p4 = await makePackage({ keys, version: '4.0.0', randomKiB: 300 });
@@ -205,12 +210,7 @@ test('S3 artifact store (against s3rver, a local S3-API server): upload into the
 });
 
 test('S3 artifact store, artifactDownloads "redirect" (the default; against s3rver): /artifacts answers 302 to a presigned URL, so the bytes come from the bucket; the agent\'s payload source downloads and resumes through it', async () => {
-  const { default: S3rver } = (await import('s3rver')) as unknown as { default: new (o: object) => { run(): Promise<{ port: number }>; close(): Promise<void> } };
-  const dir = mkdtempSync(join(tmpdir(), 's3rver-'));
-  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: dir, configureBuckets: [{ name: 'twinroot-artifacts' }] });
-  const { port } = await s3.run();
-  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
+  const { s3, port } = await startS3rver();
   const b = await startTestBackend({ TWINROOT_RELEASE_PUBLIC_KEY_FILE: keys.publicKey, TWINROOT_ARTIFACT_STORE: 's3://twinroot-artifacts', TWINROOT_ARTIFACT_S3_ENDPOINT: `http://127.0.0.1:${port}` });
   try {
     const p5 = await makePackage({ keys, version: '5.0.0', randomKiB: 300 });
