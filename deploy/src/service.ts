@@ -74,6 +74,8 @@ export class BackendService extends Construct {
           TWINROOT_AWS_IOT_REGION: region,
           TWINROOT_AWS_IOT_POLICY_NAME: props.iotPolicyName,
           TWINROOT_LOG_LEVEL: 'info',
+          // Refuses to start without the shared keys (see backend config "mode").
+          TWINROOT_MODE: 'production',
         },
         secrets: {
           TWINROOT_OPERATOR_KEY: EcsSecret.fromSecretsManager(secret, 'operatorKey'),

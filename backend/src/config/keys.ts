@@ -12,6 +12,7 @@ export interface KeySpec {
 }
 
 export const CONFIG_KEYS = {
+  mode: { type: 'string', default: 'development', help: '"development" (keys generated into dataDir when not given, the embedded stack) or "production": the start is refused unless every key every instance must share is configured (operatorKey, registerTokenKeyFile, releasePublicKeyFile; caCertFile/caKeyFile for certificate logins to the embedded broker), the store is not the embedded one, and the embedded broker takes no id + token logins.' },
   httpHost: { type: 'string', default: '127.0.0.1', help: 'Address the HTTP API listens on (0.0.0.0 for every interface).' },
   httpPort: { type: 'port', default: 8080, help: 'HTTP API port; 0 picks a free port.' },
   httpTrustProxy: { type: 'string', default: '', help: 'Behind a load balancer: "true" (trust X-Forwarded-For) or the comma-separated addresses/CIDRs of the proxies, so rate limits and logs see the client\'s address; empty: the socket\'s address.' },

@@ -113,7 +113,28 @@ export function loadConfig(opts: { file?: string; env?: NodeJS.ProcessEnv } = {}
   if ([values.caCertFile, values.caKeyFile].filter((v) => v !== '').length === 1) throw new ConfigError('TWINROOT_CA_CERT_FILE (caCertFile) and TWINROOT_CA_KEY_FILE (caKeyFile) must be given together');
   const tls = [values.mqttCertFile, values.mqttKeyFile].filter((v) => v !== '').length;
   if (tls === 1) throw new ConfigError('TWINROOT_MQTT_CERT_FILE (mqttCertFile) and TWINROOT_MQTT_KEY_FILE (mqttKeyFile) must be given together');
+  if (values.mode !== 'development' && values.mode !== 'production') throw new ConfigError(`TWINROOT_MODE (mode): expected "development" or "production", got ${JSON.stringify(String(values.mode).slice(0, 80))}`);
+  const problems = productionProblems(values as Config);
+  if (problems.length > 0) throw new ConfigError(`production mode: ${problems.join('; ')}`);
   return values as Config;
+}
+
+/**
+ * Pure: what a production configuration lacks. Nothing an instance would otherwise generate on
+ * its own disk (keys every instance must share), no instance-local store, no password logins.
+ */
+export function productionProblems(c: Config): string[] {
+  if (c.mode !== 'production') return [];
+  const out: string[] = [];
+  if (!c.operatorKey) out.push('set operatorKey (TWINROOT_OPERATOR_KEY): a generated one would differ per instance');
+  if (!c.registerTokenKeyFile) out.push('set registerTokenKeyFile (TWINROOT_REGISTER_TOKEN_KEY_FILE): tokens signed by one instance must verify on all');
+  if (!c.releasePublicKeyFile) out.push('set releasePublicKeyFile (TWINROOT_RELEASE_PUBLIC_KEY_FILE): the key the appliances pin');
+  if (c.dynamodbEndpoint === 'embedded') out.push('dynamodbEndpoint "embedded" keeps the fleet on one instance\'s disk: use "aws" or a DynamoDB URL');
+  if (c.mqttUrl === 'embedded') {
+    if (c.mqttAuth.split(',').map((a) => a.trim()).includes('token')) out.push('mqttAuth must be "certificate": the id + token listener is for development');
+    if (!c.caCertFile) out.push('set caCertFile and caKeyFile: the embedded CA must not be one instance\'s generated key');
+  }
+  return out;
 }
 
 const ownPrefixes = ['TWINROOT_CA_', 'TWINROOT_AWS_IOT_', 'TWINROOT_CERTIFICATE_', 'TWINROOT_HTTP_', 'TWINROOT_REGISTER_', 'TWINROOT_METRICS_', 'TWINROOT_DYNAMODB_', 'TWINROOT_MQTT_', 'TWINROOT_EMBEDDED_', 'TWINROOT_ARTIFACT_', 'TWINROOT_RELEASE_'];

@@ -70,8 +70,29 @@ test('the MQTT login settings: token (default), certificate, both; "aws-iot" is 
   assert.equal(loadConfig({ env: {} }).mqttTlsPort, 8883);
 });
 
+test('production mode refuses what would make an instance keep its own keys or state, naming each', () => {
+  assert.throws(
+    () => loadConfig({ env: { TWINROOT_MODE: 'production' } }),
+    (err: unknown) =>
+      err instanceof ConfigError &&
+      ['operatorKey', 'registerTokenKeyFile', 'releasePublicKeyFile', 'dynamodbEndpoint "embedded"', 'mqttAuth must be "certificate"', 'caCertFile'].every((k) => err.message.includes(k)),
+  );
+  const ok = {
+    TWINROOT_MODE: 'production',
+    TWINROOT_OPERATOR_KEY: 'k'.repeat(32),
+    TWINROOT_REGISTER_TOKEN_KEY_FILE: '/run/keys/register-token-key.pem',
+    TWINROOT_RELEASE_PUBLIC_KEY_FILE: '/run/keys/release-signing.pub',
+    TWINROOT_DYNAMODB_ENDPOINT: 'aws',
+    TWINROOT_MQTT_URL: 'aws-iot',
+  };
+  assert.equal(loadConfig({ env: ok }).mode, 'production');
+  assert.throws(() => loadConfig({ env: { ...ok, TWINROOT_MQTT_URL: 'embedded' } }), /mqttAuth must be "certificate".*caCertFile/);
+  assert.throws(() => loadConfig({ env: { TWINROOT_MODE: 'staging' } }), /TWINROOT_MODE \(mode\): expected "development" or "production"/);
+  assert.equal(loadConfig({ env: {} }).mode, 'development');
+});
+
 test('the example configuration files in backend/config load', () => {
-  const prod = loadConfig({ file: new URL('../../../backend/config/production.example.json', import.meta.url).pathname, env: {} });
+  const prod = loadConfig({ file: new URL('../../../backend/config/production.example.json', import.meta.url).pathname, env: { TWINROOT_OPERATOR_KEY: 'k'.repeat(32), TWINROOT_REGISTER_TOKEN_KEY_FILE: '/k', TWINROOT_RELEASE_PUBLIC_KEY_FILE: '/p' } });
   assert.equal(prod.mqttUrl, 'aws-iot');
   const mtls = loadConfig({ file: new URL('../../../backend/config/embedded-mtls.example.json', import.meta.url).pathname, env: {} });
   assert.equal(mtls.mqttAuth, 'certificate');
