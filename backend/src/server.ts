@@ -37,7 +37,7 @@ import { DirArtifactStore } from './artifacts/dir-store.js';
 import { S3ArtifactStore } from './artifacts/s3-store.js';
 import type { ArtifactStore } from './artifacts/artifact-store.js';
 import { logRoutes, logUploadRoutes } from './http/routes/logs.js';
-import { LogBundles } from './services/log-bundles.js';
+import { DirBundleStore, LogBundles } from './services/log-bundles.js';
 import { consolePlugin } from './http/console.js';
 import { fleetRoutes } from './http/routes/fleet.js';
 import { errorCodeRoutes } from './http/routes/error-codes.js';
@@ -216,7 +216,8 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     await app.register(consolePlugin());
     await app.register(fleetRoutes(deps));
     await app.register(errorCodeRoutes(deps));
-    const logBundles = new LogBundles(join(dataDir, 'log-bundles'));
+    // Bundles beside the releases: in the bucket with an S3 store (any instance serves them), else in dataDir.
+    const logBundles = new LogBundles(artifacts instanceof S3ArtifactStore ? artifacts.bundleStore() : new DirBundleStore(join(dataDir, 'log-bundles')), operatorKey);
     const logDeps = { ...deps, logs: logBundles, publicUrl: () => publicUrl };
     await app.register(logRoutes(logDeps));
     await app.register(logUploadRoutes(logDeps));

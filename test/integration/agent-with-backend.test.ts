@@ -123,5 +123,5 @@ test('log upload URLs are capabilities: another appliance, bundle, expiry or sig
   const late = await put(u.pathname + u.search);
   assert.equal(late.status, 403);
   assert.match(((await late.json()) as { message: string }).message, /expired/);
-  assert.deepEqual(backend.logBundles.list(other), []);
+  assert.deepEqual(await backend.logBundles.list(other), []);
 });

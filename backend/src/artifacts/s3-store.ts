@@ -4,6 +4,7 @@ import type { Readable } from 'node:stream';
 import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { S3BundleStore } from './s3-bundle-store.js';
 import { checkKey, type ArtifactStat, type ArtifactStore } from './artifact-store.js';
 
 /** Parses `s3://bucket[/prefix]`; null when it is not one. */
@@ -34,6 +35,11 @@ export class S3ArtifactStore implements ArtifactStore {
 
   get description(): string {
     return `s3://${this.bucket}/${this.prefix}`;
+  }
+
+  /** Diagnostic log bundles in the same bucket (under `log-bundles/`). */
+  bundleStore(): S3BundleStore {
+    return new S3BundleStore(this.client, this.bucket, this.prefix);
   }
 
   private key(key: string): string {

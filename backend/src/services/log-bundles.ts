@@ -1,5 +1,5 @@
-import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { createWriteStream, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHmac, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -48,20 +48,93 @@ export class LogBundleExists extends DomainError {
   }
 }
 
+/** Where bundles are kept: `<applianceId>/<bundleId>.tar.gz`, each written once. */
+export interface BundleStore {
+  readonly description: string;
+  /** Streams a bundle in (at most LOG_BUNDLE_MAX_BYTES); LogBundleExists if it is there already. */
+  put(applianceId: string, bundleId: string, body: Readable, limit: Transform): Promise<void>;
+  list(applianceId: string): Promise<LogBundle[]>;
+  /** The bundle's bytes, or null. */
+  open(applianceId: string, bundleId: string): Promise<Readable | null>;
+}
+
+/** Bundles in a directory (the embedded stack: one instance). */
+export class DirBundleStore implements BundleStore {
+  constructor(private readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+  }
+
+  get description(): string {
+    return this.dir;
+  }
+
+  private file(applianceId: string, bundleId: string): string {
+    return join(this.dir, applianceId, `${bundleId}.tar.gz`);
+  }
+
+  /**
+   * Streams an upload to a temp file of its own, then links it into place: an upload URL stores
+   * one bundle, the first upload to finish wins and any other (concurrent or later) is refused.
+   */
+  async put(applianceId: string, bundleId: string, body: Readable, limit: Transform): Promise<void> {
+    const dir = join(this.dir, applianceId);
+    mkdirSync(dir, { recursive: true });
+    if (existsSync(this.file(applianceId, bundleId))) throw new LogBundleExists(`bundle ${bundleId} was already uploaded`);
+    const tmp = join(dir, `.${bundleId}.${randomUUID()}.part`);
+    try {
+      await pipeline(body, limit, createWriteStream(tmp, { mode: 0o600, flags: 'wx' }));
+      // link(2) fails if the name exists: exactly one upload becomes the bundle.
+      linkSync(tmp, this.file(applianceId, bundleId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new LogBundleExists(`bundle ${bundleId} was already uploaded`);
+      throw err;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  async list(applianceId: string): Promise<LogBundle[]> {
+    const dir = join(this.dir, applianceId);
+    if (!existsSync(dir)) return [];
+    return readdirSync(dir)
+      .filter((f) => /^[0-9a-f-]{36}\.tar\.gz$/.test(f))
+      .map((f) => {
+        const st = statSync(join(dir, f));
+        return { bundleId: f.slice(0, 36), bytes: st.size, uploadedAt: new Date(st.mtimeMs).toISOString() };
+      });
+  }
+
+  async open(applianceId: string, bundleId: string): Promise<Readable | null> {
+    const f = this.file(applianceId, bundleId);
+    return existsSync(f) ? createReadStream(f) : null;
+  }
+
+  /** The file of a bundle (tests read what was stored). */
+  pathOf(applianceId: string, bundleId: string): string | null {
+    const f = this.file(applianceId, bundleId);
+    return existsSync(f) ? f : null;
+  }
+}
+
 /**
  * Diagnostic bundles appliances upload for a collectLogs task. The upload URL is a capability
- * (like a pre-signed S3 URL): signed, scoped to one appliance and bundle, expiring. Bundles are
- * kept on this instance's disk, outside the public artifact store; operators fetch them with
- * their key.
+ * (like a pre-signed S3 URL): signed, scoped to one appliance and bundle, expiring. Its key is
+ * derived from the operator key, so every instance behind a balancer accepts the URLs any of
+ * them issued; with an S3 artifact store the bundles are kept in the bucket (`log-bundles/`),
+ * not on the instance that took the upload. Operators fetch them with their key.
  */
 export class LogBundles {
   private readonly key: Buffer;
 
-  constructor(private readonly dir: string) {
-    mkdirSync(dir, { recursive: true });
-    const keyFile = join(dir, '.upload-key');
-    if (!existsSync(keyFile)) writeFileSync(keyFile, randomBytes(32).toString('hex') + '\n', { mode: 0o600 });
-    this.key = Buffer.from(readFileSync(keyFile, 'utf8').trim(), 'hex');
+  constructor(
+    private readonly bundles: BundleStore,
+    operatorKey: string,
+  ) {
+    this.key = createHmac('sha256', operatorKey).update('twinroot log-upload URLs').digest();
+  }
+
+  get description(): string {
+    return this.bundles.description;
   }
 
   /** A new bundle id and the path+query of its upload URL. */
@@ -76,19 +149,8 @@ export class LogBundles {
     return checkUpload(this.key, applianceId, bundleId, expires, sig, nowMs);
   }
 
-  private file(applianceId: string, bundleId: string): string {
-    return join(this.dir, applianceId, `${bundleId}.tar.gz`);
-  }
-
-  /**
-   * Streams an upload to a temp file of its own, then links it into place: an upload URL stores
-   * one bundle, the first upload to finish wins and any other (concurrent or later) is refused.
-   */
-  async store(applianceId: string, bundleId: string, body: Readable): Promise<LogBundle> {
-    const dir = join(this.dir, applianceId);
-    mkdirSync(dir, { recursive: true });
-    if (existsSync(this.file(applianceId, bundleId))) throw new LogBundleExists(`bundle ${bundleId} was already uploaded`);
-    const tmp = join(dir, `.${bundleId}.${randomUUID()}.part`);
+  /** Stores an upload (one per URL: a second is refused with LogBundleExists). */
+  async store(applianceId: string, bundleId: string, body: Readable): Promise<{ bundleId: string; bytes: number }> {
     let bytes = 0;
     const limit = new Transform({
       transform(chunk: Buffer, _enc, cb) {
@@ -97,36 +159,19 @@ export class LogBundles {
         else cb(null, chunk);
       },
     });
-    try {
-      await pipeline(body, limit, createWriteStream(tmp, { mode: 0o600, flags: 'wx' }));
-      // link(2) fails if the name exists: exactly one upload becomes the bundle.
-      linkSync(tmp, this.file(applianceId, bundleId));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new LogBundleExists(`bundle ${bundleId} was already uploaded`);
-      throw err;
-    } finally {
-      rmSync(tmp, { force: true });
-    }
-    return { bundleId, bytes, uploadedAt: new Date(statSync(this.file(applianceId, bundleId)).mtimeMs).toISOString() };
+    await this.bundles.put(applianceId, bundleId, body, limit);
+    return { bundleId, bytes };
   }
 
   /** An appliance's uploaded bundles, newest first. */
-  list(applianceId: string): LogBundle[] {
-    const dir = join(this.dir, applianceId);
-    if (!ID.test(applianceId) || !existsSync(dir)) return [];
-    return readdirSync(dir)
-      .filter((f) => /^[0-9a-f-]{36}\.tar\.gz$/.test(f))
-      .map((f) => {
-        const st = statSync(join(dir, f));
-        return { bundleId: f.slice(0, 36), bytes: st.size, uploadedAt: new Date(st.mtimeMs).toISOString() };
-      })
-      .sort((a, b) => b.uploadedAt.localeCompare(a.uploadedAt));
+  async list(applianceId: string): Promise<LogBundle[]> {
+    if (!ID.test(applianceId)) return [];
+    return (await this.bundles.list(applianceId)).sort((a, b) => b.uploadedAt.localeCompare(a.uploadedAt));
   }
 
-  /** The file of a bundle, or null (ids are checked, so no path leaves the directory). */
-  path(applianceId: string, bundleId: string): string | null {
+  /** A bundle's bytes, or null (ids are checked first, so no key leaves the appliance's bundles). */
+  async open(applianceId: string, bundleId: string): Promise<Readable | null> {
     if (!ID.test(applianceId) || !ID.test(bundleId)) return null;
-    const f = this.file(applianceId, bundleId);
-    return existsSync(f) ? f : null;
+    return this.bundles.open(applianceId, bundleId);
   }
 }

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { BuiltPackage } from '@twinroot/image-build';
 import { httpSource } from '@twinroot/agent';
 import { startTestBackend } from '../../helpers/backend.js';
+import { startS3rver } from '../../helpers/s3rver.js';
 import { call } from '../../helpers/operator-api.js';
 import { makeKeys, makePackage, packageForm, servePackage, type PackageServer, type TestKeys } from '../../helpers/packages.js';
 
@@ -169,16 +170,6 @@ test('no release key configured: a clear 503', async () => {
     await b.cleanup();
   }
 });
-
-/** s3rver, a local S3-API server, with the bucket `twinroot-artifacts`, and credentials it accepts. */
-async function startS3rver(): Promise<{ s3: { close(): Promise<void> }; port: number }> {
-  const { default: S3rver } = (await import('s3rver')) as unknown as { default: new (o: object) => { run(): Promise<{ port: number }>; close(): Promise<void> } };
-  const s3 = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: mkdtempSync(join(tmpdir(), 's3rver-')), configureBuckets: [{ name: 'twinroot-artifacts' }] });
-  const { port } = await s3.run();
-  process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
-  process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
-  return { s3, port };
-}
 
 test('S3 artifact store (against s3rver, a local S3-API server): upload into the bucket under its prefix, ranged download through the backend', async () => {
   const { s3, port } = await startS3rver();

@@ -4,7 +4,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
-import { readFileSync } from 'node:fs';
 import { startTestBackend } from '../../helpers/backend.js';
 import { call, heartbeatBody, registerFleet } from '../../helpers/operator-api.js';
 
@@ -74,7 +73,9 @@ test('two concurrent uploads to one log-upload URL: exactly one is stored (201 w
   const won = results.filter((r) => r.status === 201);
   assert.equal(won.length, 1, JSON.stringify(results));
   assert.equal(results.filter((r) => r.status === 409).length, 1);
-  const stored = readFileSync(backend.logBundles.path(a.applianceId, issued.bundleId)!);
+  const chunks: Buffer[] = [];
+  for await (const c of (await backend.logBundles.open(a.applianceId, issued.bundleId))!) chunks.push(c as Buffer);
+  const stored = Buffer.concat(chunks);
   assert.equal(stored.length, won[0]!.body.bytes, 'the 201 tells the size of what is stored');
   assert.ok(bodies.some((b) => b.equals(stored)), 'the stored bundle is one whole upload');
   assert.equal((await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/gzip' }, body: 'again' })).status, 409);

@@ -1,5 +1,4 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { createReadStream } from 'node:fs';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { ApiError, Id, TaskCreated, Timestamp } from '@twinroot/protocol';
@@ -52,7 +51,7 @@ export function logRoutes(deps: Deps): FastifyPluginAsync {
           response: { 200: Type.Object({ items: Type.Array(LogBundle) }), ...errors },
         },
       },
-      async (req) => ({ items: logs.list(req.params.id) }),
+      async (req) => ({ items: await logs.list(req.params.id) }),
     );
 
     app.get(
@@ -60,12 +59,12 @@ export function logRoutes(deps: Deps): FastifyPluginAsync {
       { schema: { tags: ['appliances'], summary: 'Download one diagnostic bundle (tar.gz)', params: Type.Object({ id: Id, bundleId: Id }, { additionalProperties: false }), security } },
       async (req, reply) => {
         const { id, bundleId } = req.params;
-        const file = logs.path(id, bundleId);
-        if (!file) throw notFound('no such bundle');
+        const body = await logs.open(id, bundleId);
+        if (!body) throw notFound('no such bundle');
         return reply
           .header('content-type', 'application/gzip')
           .header('content-disposition', `attachment; filename="twinroot-logs-${id.slice(0, 8)}-${bundleId.slice(0, 8)}.tar.gz"`)
-          .send(createReadStream(file));
+          .send(body);
       },
     );
   };
