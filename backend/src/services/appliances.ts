@@ -86,12 +86,16 @@ export class ApplianceService {
     private readonly login: MqttLogin,
   ) {}
 
-  /** The issuer, when this request carries a CSR it should sign; csr_required when the broker takes nothing else. */
-  private async certificateWanted(csr: string | undefined): Promise<CertificateIssuer | null> {
+  /**
+   * The issuer, when this request carries a CSR it should sign. A registration without one is
+   * refused (csr_required) when the broker takes certificates only; a token refresh without one
+   * just refreshes the token (the certificate is renewed only when it is due).
+   */
+  private async certificateWanted(csr: string | undefined, registering: boolean): Promise<CertificateIssuer | null> {
     const issuer = this.login.issuer;
     if (!issuer || !this.login.certificateUrl()) return null;
     if (!csr) {
-      if (!this.login.tokenUrl()) throw new DomainError('csr_required', 'this backend takes MQTT logins by client certificate only: send a csr (agent ≥ 0.10)');
+      if (registering && !this.login.tokenUrl()) throw new DomainError('csr_required', 'this backend takes MQTT logins by client certificate only: send a csr (agent ≥ 0.10)');
       return null;
     }
     await checkCertificateRequest(csr);
@@ -108,7 +112,7 @@ export class ApplianceService {
   }
 
   async register(req: RegisterRequest, claims: RegisterClaims): Promise<RegisterResponse> {
-    const issuer = await this.certificateWanted(req.csr);
+    const issuer = await this.certificateWanted(req.csr, true);
     const applianceId = randomUUID();
     // Issued before the record exists: if the issuer fails, nothing is registered.
     const issued = issuer ? await issuer.issue({ applianceId, customerId: claims.customerId, region: claims.region }, req.csr!) : null;
@@ -203,7 +207,7 @@ export class ApplianceService {
    * says the new one is in use (rotationCompleted).
    */
   async refreshToken(a: StoredAppliance, csr?: string): Promise<TokenRefreshResponse> {
-    const issuer = await this.certificateWanted(csr);
+    const issuer = await this.certificateWanted(csr, false);
     const issued = issuer ? await issuer.issue({ applianceId: a.applianceId, customerId: a.customerId, region: a.region }, csr!) : null;
     const now = this.ctx.clock.now();
     const applianceToken = newApplianceToken(a.applianceId);

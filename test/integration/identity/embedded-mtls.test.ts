@@ -113,6 +113,19 @@ test('registration issues a certificate for the key the appliance made (0600, ne
   });
 });
 
+test('the daily token refresh without a csr (the certificate not yet due) renews the token only; the certificate keeps working', async () => {
+  const { identity, files } = await registerAppliance('token-only-refresh');
+  const r = await call(backend.urls.http, 'POST', `/v1/appliances/${identity.applianceId}/token`, { token: identity.applianceToken });
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  assert.notEqual(r.body.applianceToken, identity.applianceToken);
+  assert.equal(r.body.certificate, undefined);
+  const rec = await backend.data.appliances.get(identity.applianceId);
+  assert.equal(rec?.certificate?.certificateId, identity.certificate!.certificateId);
+  assert.equal(rec?.previousCertificate, undefined);
+  const client = await connectCertificateClient(backend.urls.mqttTls!, identity.applianceId, files);
+  await client.close();
+});
+
 test('a certificate of another CA or an expired one is refused at the TLS handshake; one of the right CA that the record does not name, at CONNECT', async () => {
   const { identity, files } = await registerAppliance('refusals');
   // Another CA signs a certificate for the same appliance id and key.
