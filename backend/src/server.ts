@@ -182,6 +182,8 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     closers.push(() => broker.close());
 
     const data = new Store(store.doc, tables);
+    // The fleet summary's counters follow every appliance write (registration, heartbeat, sweeps, decommission).
+    data.appliances.onWrite = (before, after) => data.countApplianceChange(before, after);
     const ctx: ServiceContext = { store: data, broker, clock, metrics, log: app.log, faults: opts.faults };
     const tasks = new TaskService(ctx);
     const appliances = new ApplianceService(ctx, tasks, login);

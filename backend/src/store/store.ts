@@ -1,5 +1,6 @@
 import type { FleetRow } from '../domain/fleet-summary.js';
-import { BatchWriteCommand, QueryCommand, ScanCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { counterDeltas } from '../domain/fleet-counters.js';
 import { compareVersions } from '@twinroot/protocol';
 import type { TaskType } from '@twinroot/protocol';
 import type { ApplianceRecord } from '../domain/appliance-record.js';
@@ -250,6 +251,45 @@ export class Store {
   }
 
   /** The attributes the fleet summary counts, of every appliance (a projected scan). */
+  /** Adds one appliance write's change to the fleet counters: one atomic ADD per scope it touches. */
+  async countApplianceChange(before: FleetRow | null, after: FleetRow | null): Promise<void> {
+    for (const [scope, deltas] of counterDeltas(before, after)) {
+      const names: Record<string, string> = {};
+      const values: Record<string, number> = {};
+      const adds = [...deltas].map(([attr, d], i) => {
+        names[`#a${i}`] = attr;
+        values[`:d${i}`] = d;
+        return `#a${i} :d${i}`;
+      });
+      await this.doc.send(new UpdateCommand({ TableName: this.tables.counters, Key: { scope }, UpdateExpression: `ADD ${adds.join(', ')}`, ExpressionAttributeNames: names, ExpressionAttributeValues: values }));
+    }
+  }
+
+  /** One scope's counters item, or null if it was never counted. */
+  async counters(scope: string): Promise<Record<string, unknown> | null> {
+    const out = await this.doc.send(new GetCommand({ TableName: this.tables.counters, Key: { scope }, ConsistentRead: true }));
+    return (out.Item as Record<string, unknown> | undefined) ?? null;
+  }
+
+  /**
+   * Counts the fleet once from a projected scan and writes every scope's counters (the first
+   * summary read of a store whose counters were never kept, or an operator's recount after a
+   * crash between an appliance write and its counter update).
+   */
+  async recountFleet(): Promise<void> {
+    const rows = await this.fleetRows();
+    const totals = new Map<string, Map<string, number>>();
+    for (const r of rows) {
+      for (const [scope, deltas] of counterDeltas(null, r)) {
+        let m = totals.get(scope);
+        if (!m) totals.set(scope, (m = new Map()));
+        for (const [a, d] of deltas) m.set(a, (m.get(a) ?? 0) + d);
+      }
+    }
+    if (!totals.has('all')) totals.set('all', new Map([['appliances', 0]]));
+    for (const [scope, m] of totals) await this.doc.send(new PutCommand({ TableName: this.tables.counters, Item: { scope, ...Object.fromEntries(m) } }));
+  }
+
   async fleetRows(): Promise<FleetRow[]> {
     return this.scanAll<FleetRow>(this.tables.appliances, '#c, #u, #r, #v, #g, #k', { '#c': 'connection', '#u': 'upgrade', '#r': 'rollback', '#v': 'version', '#g': 'region', '#k': 'customerId' });
   }

@@ -45,6 +45,8 @@ export const TABLES = {
   releases: { key: 'releaseId', indexes: [] },
   leases: { key: 'name', indexes: [] },
   rollouts: { key: 'rolloutId', indexes: [] },
+  // The fleet summary's counters: one item per scope ("all", "region#…", "customer#…").
+  counters: { key: 'scope', indexes: [] },
   // One item per appliance and rollout; a stage's appliances are read through byStage.
   rolloutTargets: { key: 'targetId', indexes: [{ name: 'byStage', hash: 'stageKey', range: 'applianceId' }] },
 } as const;

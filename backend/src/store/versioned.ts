@@ -14,6 +14,9 @@ export function isConditionFailure(err: unknown): boolean {
 }
 
 export class VersionedTable<T extends Versioned> {
+  /** Called after every successful write with the item before and after it (null: absent); e.g. the fleet counters. */
+  onWrite: ((before: T | null, after: T | null) => Promise<void>) | null = null;
+
   constructor(
     private readonly doc: DynamoDBDocumentClient,
     readonly name: string,
@@ -29,6 +32,7 @@ export class VersionedTable<T extends Versioned> {
   async create(item: T): Promise<boolean> {
     try {
       await this.doc.send(new PutCommand({ TableName: this.name, Item: item, ConditionExpression: 'attribute_not_exists(#k)', ExpressionAttributeNames: { '#k': this.keyName } }));
+      await this.onWrite?.(null, item);
       return true;
     } catch (err) {
       if (isConditionFailure(err)) return false;
@@ -39,6 +43,7 @@ export class VersionedTable<T extends Versioned> {
   /** Deletes the item (idempotent); true if there was one. */
   async remove(key: string): Promise<boolean> {
     const out = await this.doc.send(new DeleteCommand({ TableName: this.name, Key: { [this.keyName]: key }, ReturnValues: 'ALL_OLD' }));
+    if (out.Attributes) await this.onWrite?.(out.Attributes as T, null);
     return !!out.Attributes;
   }
 
@@ -47,6 +52,7 @@ export class VersionedTable<T extends Versioned> {
     const stored = { ...next, rev: prev.rev + 1 };
     try {
       await this.doc.send(new PutCommand({ TableName: this.name, Item: stored, ConditionExpression: '#rev = :rev', ExpressionAttributeNames: { '#rev': 'rev' }, ExpressionAttributeValues: { ':rev': prev.rev } }));
+      await this.onWrite?.(prev, stored);
       return stored;
     } catch (err) {
       if (isConditionFailure(err)) return null;

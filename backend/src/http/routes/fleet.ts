@@ -1,27 +1,21 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { ApiError, FleetSummary, FleetSummaryQuery } from '@twinroot/protocol';
-import { summarizeFleet, type FleetRow } from '../../domain/fleet-summary.js';
+import { ALL_SCOPE, customerScope, regionScope, summaryFromCounters } from '../../domain/fleet-counters.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
 
-/**
- * Consoles poll the summary every few seconds; one scan of the appliances table serves every
- * request (and every open console) for this long.
- */
-const ROWS_MAX_AGE_MS = 5000;
-
-/** Operator API: fleet-wide counts for dashboards (one projected scan of the appliances table). */
+/** Operator API: fleet-wide counts for dashboards, read from the counters kept on the write path (no scan). */
 export function fleetRoutes(deps: ApiDeps): FastifyPluginAsync {
-  let cached: { at: number; rows: Promise<FleetRow[]> } | null = null;
-  const rows = (): Promise<FleetRow[]> => {
-    const now = Date.now();
-    if (!cached || now - cached.at > ROWS_MAX_AGE_MS) {
-      const scan = deps.ctx.store.fleetRows();
-      cached = { at: now, rows: scan };
-      scan.catch(() => (cached = null)); // a failed scan is not remembered
+  const store = deps.ctx.store;
+  let counted: Promise<void> | null = null;
+  const summary = async (q: { region?: string; customerId?: string }) => {
+    // A store whose counters were never kept (an older version's) is counted once.
+    if (!(await store.counters(ALL_SCOPE))) {
+      counted ??= store.recountFleet().finally(() => (counted = null));
+      await counted;
     }
-    return cached.rows;
+    return summaryFromCounters(await store.counters(q.customerId ? customerScope(q.customerId) : q.region ? regionScope(q.region) : ALL_SCOPE));
   };
   return async (plain) => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
@@ -31,13 +25,18 @@ export function fleetRoutes(deps: ApiDeps): FastifyPluginAsync {
       {
         schema: {
           tags: ['appliances'],
-          summary: 'Appliance counts by status, version and region (at most 5 s old)',
+          summary: 'Appliance counts by status, version and region (counters kept on every appliance write)',
           querystring: FleetSummaryQuery,
           security: [{ operatorKey: [] }],
           response: { 200: FleetSummary, 400: ApiError, 401: ApiError },
         },
       },
-      async (req) => summarizeFleet(await rows(), req.query),
+      async (req) => {
+        const all = await summary(req.query);
+        // Both filters: the customer's counters, if the customer is in that region.
+        if (req.query.customerId && req.query.region && !all.byRegion.some((r) => r.region === req.query.region)) return summaryFromCounters(null);
+        return all;
+      },
     );
   };
 }
