@@ -6,7 +6,7 @@ import { planRollout } from '../rollouts/plan.js';
 import { advanceRollout, applyOperatorAction, preparationLeaseFree, stageKeyOf, type Observation, type OperatorAction, type RolloutRecord, type StageRecord } from '../rollouts/rollout-record.js';
 import { plannedStarts, preDownloadFrom, preDownloadTimes } from '../rollouts/schedule.js';
 import { decideTargetAction, type TargetAction } from '../rollouts/target-action.js';
-import { countTargets, FINAL_TARGET_STATES, targetStateFromTasks, type TargetRecord, type TargetState } from '../rollouts/target-state.js';
+import { addCounts, countTargets, FINAL_TARGET_STATES, targetStateFromTasks, type TargetRecord, type TargetState } from '../rollouts/target-state.js';
 import type { CustomerRecord, ReleaseRecord, StoredAppliance } from '../store/store.js';
 import { without } from '../store/versioned.js';
 import { UpgradeInProgressError, type ApplianceService } from './appliances.js';
@@ -32,6 +32,9 @@ export interface RolloutServiceOptions {
   /** How long a creation waits for its preparation (default PREPARE_INLINE_MS). */
   prepareInlineMs?: number;
 }
+
+/** Where the targets of appliances that registered during a rollout's preparation wait to be placed. */
+const lateJoinersKey = (rolloutId: string) => `${rolloutId}#late`;
 
 /** A rollout request or action the rules refuse (sent as the catalogue's status for its code). */
 export class RolloutError extends DomainError {}
@@ -223,6 +226,7 @@ export class RolloutService {
       acceptedFailures: 0,
     }));
     const canaries = r.policy.canaryCustomers ?? fleet.customers.filter((c) => c.canary).map((c) => c.customerId);
+    await this.placeLateJoiners(r.rolloutId, stages, canaries, fleet.customers);
     const finishedAt = iso(this.ctx.clock.now());
     const done = await this.ctx.store.rollouts.mutate(r.rolloutId, (cur) =>
       cur.status !== 'preparing' || cur.preparation?.owner !== this.instanceId
@@ -238,6 +242,29 @@ export class RolloutService {
     );
     if (done?.changed) this.ctx.log.info({ rolloutId: r.rolloutId, version: r.version, stages: stages.length, appliances: targets.length, ms: Date.now() - t0 }, 'rollout planned');
     return done?.after ?? r;
+  }
+
+  /**
+   * Appliances that registered while the rollout was being prepared (and that its fleet read
+   * missed) join their customer's first waiting stage of their kind — as join() does for a
+   * running rollout — or are cancelled when the plan has no stage for them (a new region).
+   */
+  private async placeLateJoiners(rolloutId: string, stages: StageRecord[], canaries: string[], customers: CustomerRecord[]): Promise<void> {
+    const late = await this.ctx.store.targetsOfStage(lateJoinersKey(rolloutId));
+    const regionOf = new Map(customers.map((c) => [c.customerId, c.region]));
+    for (const listed of late) {
+      // The index may lag: a target the preparation planned meanwhile is left where it was planned.
+      const t = await this.ctx.store.targets.get(listed.targetId);
+      if (!t || t.stageKey !== lateJoinersKey(rolloutId)) continue;
+      const kinds = canaries.includes(t.customerId) ? ['canary-first-half', 'canary-second-half'] : ['first-half', 'second-half'];
+      const stage = stages.find((s) => s.region === regionOf.get(t.customerId) && kinds.includes(s.kind));
+      const at = iso(this.ctx.clock.now());
+      const placed = stage
+        ? { ...t, stageKey: stageKeyOf(rolloutId, stage.index), stageIndex: stage.index, updatedAt: at }
+        : { ...t, state: 'cancelled' as const, note: 'registered while the rollout was being prepared, in a region the rollout has no stage for', updatedAt: at };
+      if (!(await this.ctx.store.targets.replace(t, placed))) continue;
+      if (stage) stage.counts = addCounts(stage.counts, countTargets(['pending']));
+    }
   }
 
   /**
@@ -463,6 +490,24 @@ export class RolloutService {
   async join(a: Pick<StoredAppliance, 'applianceId' | 'customerId' | 'region'>): Promise<string[]> {
     const joined: string[] = [];
     for (const r of await this.ctx.store.listRollouts()) {
+      if (r.status === 'preparing') {
+        // The preparation may have read the fleet before this appliance existed: it is placed
+        // when the preparation finishes (if the preparation saw it, its planned target replaces this one).
+        const created = await this.ctx.store.targets.create({
+          targetId: `${r.rolloutId}#${a.applianceId}`,
+          rolloutId: r.rolloutId,
+          stageKey: lateJoinersKey(r.rolloutId),
+          stageIndex: -1,
+          applianceId: a.applianceId,
+          customerId: a.customerId,
+          state: 'pending',
+          note: 'registered while the rollout was being prepared',
+          updatedAt: iso(this.ctx.clock.now()),
+          rev: 0,
+        });
+        if (created) joined.push(r.rolloutId);
+        continue;
+      }
       if (r.status !== 'running' && r.status !== 'paused') continue;
       const canary = r.canaryCustomerIds.includes(a.customerId);
       const kinds = canary ? ['canary-first-half', 'canary-second-half'] : ['first-half', 'second-half'];

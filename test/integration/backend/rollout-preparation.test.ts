@@ -66,6 +66,12 @@ test('creation answers `preparing` within its inline budget while the preparatio
     assert.deepEqual({ written: seen.preparation?.written, total: seen.preparation?.total, attempts: seen.preparation?.attempts }, { written: 0, total: 40, attempts: 1 });
     // A pass of this or any instance meanwhile leaves the lease holder alone.
     assert.equal((await b.services.rollouts.pass(created.body.rolloutId)).status, 'preparing');
+    // An appliance that registers now (after the fleet was read) is placed when the preparation ends.
+    const customers = (await op(b)<{ items: { customerId: string; name: string }[] }>('GET', '/v1/customers')).body.items;
+    const north = customers.find((c) => c.name === 'north')!;
+    const token = (await op(b)('POST', `/v1/customers/${north.customerId}/register-tokens`, {})).body.registerToken as string;
+    const late = await call(b.urls.http, 'POST', '/v1/register', { json: { registerToken: token, hostname: 'late', cpu: 'x86_64', memoryMb: 1024, ip: '10.0.0.3', version: '1.0.0', slot: 'A' } });
+    applianceIds.push(late.body.applianceId as string);
     release();
     let r = seen;
     for (let i = 0; i < 100 && r.status === 'preparing'; i++) {
@@ -74,6 +80,7 @@ test('creation answers `preparing` within its inline budget while the preparatio
     }
     assert.equal(r.status, 'running');
     assert.equal(r.preparation?.written, 40);
+    assert.equal(r.totals.appliances, 41, 'the appliance that registered during the preparation is in the rollout');
     assert.ok(r.preparation?.finishedAt && typeof r.preparation.durationMs === 'number');
     assert.deepEqual((await targetsOf(b, r)).sort(), applianceIds.sort());
   } finally {
