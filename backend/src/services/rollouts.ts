@@ -36,6 +36,12 @@ export interface RolloutServiceOptions {
 /** Where the targets of appliances that registered during a rollout's preparation wait to be placed. */
 const lateJoinersKey = (rolloutId: string) => `${rolloutId}#late`;
 
+/** Pure: the stage an appliance that joins after the plan goes to — its region's first stage of its customer's kind (canary or not). */
+function joiningStage(stages: readonly StageRecord[], canaries: readonly string[], customerId: string, region: string | undefined): StageRecord | undefined {
+  const kinds = canaries.includes(customerId) ? ['canary-first-half', 'canary-second-half'] : ['first-half', 'second-half'];
+  return stages.find((s) => s.region === region && kinds.includes(s.kind));
+}
+
 /** A rollout request or action the rules refuse (sent as the catalogue's status for its code). */
 export class RolloutError extends DomainError {}
 
@@ -256,8 +262,7 @@ export class RolloutService {
       // The index may lag: a target the preparation planned meanwhile is left where it was planned.
       const t = await this.ctx.store.targets.get(listed.targetId);
       if (!t || t.stageKey !== lateJoinersKey(rolloutId)) continue;
-      const kinds = canaries.includes(t.customerId) ? ['canary-first-half', 'canary-second-half'] : ['first-half', 'second-half'];
-      const stage = stages.find((s) => s.region === regionOf.get(t.customerId) && kinds.includes(s.kind));
+      const stage = joiningStage(stages, canaries, t.customerId, regionOf.get(t.customerId));
       const at = iso(this.ctx.clock.now());
       const placed = stage
         ? { ...t, stageKey: stageKeyOf(rolloutId, stage.index), stageIndex: stage.index, updatedAt: at }
@@ -490,38 +495,23 @@ export class RolloutService {
   async join(a: Pick<StoredAppliance, 'applianceId' | 'customerId' | 'region'>): Promise<string[]> {
     const joined: string[] = [];
     for (const r of await this.ctx.store.listRollouts()) {
+      let placed: { stageKey: string; stageIndex: number; note: string } | null = null;
       if (r.status === 'preparing') {
         // The preparation may have read the fleet before this appliance existed: it is placed
         // when the preparation finishes (if the preparation saw it, its planned target replaces this one).
-        const created = await this.ctx.store.targets.create({
-          targetId: `${r.rolloutId}#${a.applianceId}`,
-          rolloutId: r.rolloutId,
-          stageKey: lateJoinersKey(r.rolloutId),
-          stageIndex: -1,
-          applianceId: a.applianceId,
-          customerId: a.customerId,
-          state: 'pending',
-          note: 'registered while the rollout was being prepared',
-          updatedAt: iso(this.ctx.clock.now()),
-          rev: 0,
-        });
-        if (created) joined.push(r.rolloutId);
-        continue;
+        placed = { stageKey: lateJoinersKey(r.rolloutId), stageIndex: -1, note: 'registered while the rollout was being prepared' };
+      } else if (r.status === 'running' || r.status === 'paused') {
+        const stage = joiningStage(r.stages.filter((s) => s.status === 'waiting'), r.canaryCustomerIds, a.customerId, a.region);
+        if (stage) placed = { stageKey: stageKeyOf(r.rolloutId, stage.index), stageIndex: stage.index, note: 'joined after the rollout was planned' };
       }
-      if (r.status !== 'running' && r.status !== 'paused') continue;
-      const canary = r.canaryCustomerIds.includes(a.customerId);
-      const kinds = canary ? ['canary-first-half', 'canary-second-half'] : ['first-half', 'second-half'];
-      const stage = r.stages.find((s) => s.region === a.region && kinds.includes(s.kind) && s.status === 'waiting');
-      if (!stage) continue;
+      if (!placed) continue;
       const created = await this.ctx.store.targets.create({
         targetId: `${r.rolloutId}#${a.applianceId}`,
         rolloutId: r.rolloutId,
-        stageKey: stageKeyOf(r.rolloutId, stage.index),
-        stageIndex: stage.index,
+        ...placed,
         applianceId: a.applianceId,
         customerId: a.customerId,
         state: 'pending',
-        note: 'joined after the rollout was planned',
         updatedAt: iso(this.ctx.clock.now()),
         rev: 0,
       });
