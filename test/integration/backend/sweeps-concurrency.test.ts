@@ -47,6 +47,14 @@ async function rollbackTasks(n: number): Promise<string[]> {
   return ids;
 }
 
+async function waitUntil(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 function publishesPerTask(clientsSeen: TestClient[]): Map<string, number> {
   const m = new Map<string, number>();
   for (const c of clientsSeen) for (const msg of c.messages) {
@@ -72,7 +80,8 @@ test('two instances: the lease lets one run each sweep; without it, conditional 
     clock.advance(10); // due again (second retry): now both run the sweep body at once, no lease
     await Promise.all([first.sweeps.run('tasks'), second.sweeps.run('tasks')]);
     for (const id of ids) assert.equal((await first.data.tasks.get(id))?.attempts, 3, `task ${id}: first send + exactly 2 re-sends`);
-    await new Promise((r) => setTimeout(r, 500));
+    await waitUntil(() => ids.every((id) => (publishesPerTask([l1, l2]).get(id) ?? 0) >= 3), 'every re-send delivered');
+    await new Promise((r) => setTimeout(r, 300)); // and nothing more (a doubled send would arrive by now)
     const counts = publishesPerTask([l1, l2]);
     for (const id of ids) assert.equal(counts.get(id), 3, `task ${id} published 3 times in all`);
   } finally {
@@ -94,6 +103,9 @@ test('an instance killed between claiming and publishing: a restarted one finish
   const lFirst = clients[0]!; // `first` published the initial sends
   clock.advance(10);
   await assert.rejects(doomed.scheduler.runLeased('tasks'), /simulated kill/);
+  // What it published before dying reached its broker; let the broker deliver it before the process
+  // goes (an embedded broker dies with its process, and the test counts what was on the wire).
+  await waitUntil(() => ids.filter((id) => (publishesPerTask([lDoomed]).get(id) ?? 0) > 0).length === 4, 'the doomed instance’s 4 re-sends delivered');
   await doomed.cleanup(); // the process is gone; its lease stays held until it expires
   const claimed = [];
   for (const id of ids) if ((await first.data.tasks.get(id))?.dispatchPending) claimed.push(id);
@@ -106,7 +118,8 @@ test('an instance killed between claiming and publishing: a restarted one finish
     clock.advance(5); // the next five-minute slot: the claimed-but-unpublished task is past its grace
     const out = await restarted.scheduler.runLeased('tasks');
     assert.equal(out.outcome, 'ran');
-    await new Promise((r) => setTimeout(r, 500));
+    await waitUntil(() => ids.every((id) => (publishesPerTask([lFirst, lDoomed, lRestarted]).get(id) ?? 0) >= 2), 'every re-send delivered');
+    await new Promise((r) => setTimeout(r, 300)); // and nothing more (a doubled send would arrive by now)
     const counts = publishesPerTask([lFirst, lDoomed, lRestarted]);
     for (const id of ids) {
       const t = await restarted.data.tasks.get(id);
