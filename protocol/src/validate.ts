@@ -5,8 +5,14 @@ import addFormatsModule from 'ajv-formats';
 // ajv-formats is CommonJS; under NodeNext its default export is the module object.
 const addFormats = addFormatsModule as unknown as (ajv: Ajv) => Ajv;
 
-/** One Ajv instance for the whole process, configured like Fastify's, so both sides agree. */
-export const ajv = addFormats(new Ajv({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false }));
+/**
+ * One Ajv instance for the whole process, configured like Fastify's, so both sides agree. Made on
+ * first use: compiling schemas costs start-up time a command that validates nothing should not pay.
+ */
+let shared: Ajv | undefined;
+export function ajv(): Ajv {
+  return (shared ??= addFormats(new Ajv({ allErrors: false, strict: true, coerceTypes: false, useDefaults: false })));
+}
 
 export type Validation<T> = { ok: true; value: T } | { ok: false; error: string };
 
@@ -26,12 +32,20 @@ export function formatErrors(errors: readonly ErrorObject[] | null | undefined):
 
 const cache = new WeakMap<TSchema, ValidateFunction>();
 
+/** A validator for `schema`, compiled when it first validates something (modules declare theirs at load). */
 export function compile<S extends TSchema>(schema: S): (value: unknown) => Validation<Static<S>> {
+  let validate: ValidateFunction | undefined;
+  return (value) => {
+    validate ??= compiled(schema);
+    return validate(value) ? { ok: true, value: value as Static<S> } : { ok: false, error: formatErrors(validate.errors) };
+  };
+}
+
+function compiled(schema: TSchema): ValidateFunction {
   let fn = cache.get(schema);
   if (!fn) {
-    fn = ajv.compile(schema);
+    fn = ajv().compile(schema);
     cache.set(schema, fn);
   }
-  const validate = fn;
-  return (value) => (validate(value) ? { ok: true, value: value as Static<S> } : { ok: false, error: formatErrors(validate.errors) });
+  return fn;
 }
