@@ -135,7 +135,7 @@ export class PayloadDownload {
       for (let i = this.verifiedChunks; batch.length < this.o.pool.size && fits(i); i++) batch.push(i);
       const hashes = await Promise.all(
         batch.map((i) => {
-          const buf = new Uint8Array(chunkLength(this.p, i));
+          const buf = this.o.pool.buffer(chunkLength(this.p, i));
           readSync(fd, buf, 0, buf.length, i * this.p.chunkSize);
           return this.o.pool.sha256(buf.buffer as ArrayBuffer);
         }),
@@ -212,7 +212,7 @@ export class PayloadDownload {
     }
     let skip = offset - range.start; // a 200 answer starts at 0: skip what we already have
     let chunk = this.verifiedChunks;
-    let buf = new Uint8Array(chunkLength(this.p, chunk));
+    let buf = pool.buffer(chunkLength(this.p, chunk));
     let fill = 0;
     const inFlight = new Set<Promise<void>>();
     let failure: Error | null = null;
@@ -271,7 +271,7 @@ export class PayloadDownload {
             submit(chunk, buf);
             chunk += 1;
             fill = 0;
-            buf = new Uint8Array(chunk < this.p.chunks.length ? chunkLength(this.p, chunk) : 0);
+            buf = chunk < this.p.chunks.length ? pool.buffer(chunkLength(this.p, chunk)) : new Uint8Array(0);
           }
         }
         // Bounded memory: never more chunks waiting for a hash than there are workers, plus one.

@@ -6,7 +6,8 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const { createHash } = require('node:crypto');
 parentPort.on('message', ({ id, buf }) => {
-  parentPort.postMessage({ id, hex: createHash('sha256').update(new Uint8Array(buf)).digest('hex') });
+  const hex = createHash('sha256').update(new Uint8Array(buf)).digest('hex');
+  parentPort.postMessage({ id, hex, buf }, [buf]);
 });
 `;
 
@@ -15,9 +16,15 @@ interface Job {
   reject(err: Error): void;
 }
 
+/** Recycled buffers kept per byte length: enough for every worker, the one being filled and one spare. */
+const spareBuffers = (workers: number) => workers + 2;
+
 /**
  * SHA-256 on worker threads, so chunk verification uses every core while the main thread
- * keeps receiving. Buffers are transferred, not copied: the caller gives up the ArrayBuffer.
+ * keeps receiving. Buffers are transferred, not copied: the caller gives up the ArrayBuffer, and
+ * the worker hands it back when it has hashed it. `buffer()` gives those out again, so a download
+ * reuses a few chunk buffers instead of leaving dead ones to each worker's garbage collector
+ * (which lets them pile up: a worker allocates almost nothing itself, so it rarely collects).
  */
 export class HashPool {
   private readonly workers: Worker[] = [];
@@ -26,14 +33,16 @@ export class HashPool {
   private readonly running = new Map<Worker, { id: number; job: Job }>();
   private nextId = 0;
   private closed = false;
+  private readonly spare = new Map<number, ArrayBuffer[]>();
 
   constructor(readonly size = Math.max(1, Math.min(availableParallelism(), 4))) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(WORKER_SOURCE, { eval: true });
       w.unref();
-      w.on('message', (m: { id: number; hex: string }) => {
+      w.on('message', (m: { id: number; hex: string; buf: ArrayBuffer }) => {
         const r = this.running.get(w);
         this.running.delete(w);
+        this.recycle(m.buf);
         if (r && r.id === m.id) r.job.resolve(m.hex);
         this.release(w);
       });
@@ -45,6 +54,19 @@ export class HashPool {
       this.workers.push(w);
       this.idle.push(w);
     }
+  }
+
+  /** A buffer of `length` bytes for sha256(): a recycled one when there is one (its old bytes are not cleared). */
+  buffer(length: number): Uint8Array {
+    const b = this.spare.get(length)?.pop();
+    return b ? new Uint8Array(b) : new Uint8Array(length);
+  }
+
+  private recycle(buf: ArrayBuffer): void {
+    const list = this.spare.get(buf.byteLength) ?? [];
+    if (list.length >= spareBuffers(this.size)) return;
+    list.push(buf);
+    this.spare.set(buf.byteLength, list);
   }
 
   private release(w: Worker): void {
@@ -72,6 +94,7 @@ export class HashPool {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.spare.clear();
     for (const { job } of this.waiting.splice(0)) job.reject(new Error('hash pool closed'));
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
