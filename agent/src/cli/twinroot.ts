@@ -2,16 +2,10 @@
 // The appliance CLI. Every error is one line on stderr with a non-zero exit.
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { loadAgentConfig, parseAgentConfig, type AgentConfig } from '../config.js';
-import { readIdentity } from '../state/identity.js';
-import { readRuntimeState } from '../runtime-state.js';
-import { createSlotDriver } from '../slots/create.js';
-import { register } from '../register.js';
-import { buildDiagnosticBundle } from '../tasks/diagnostics.js';
-import { commandReboot } from '../tasks/reboot.js';
-import { UPGRADE_MODES, type UpgradeMode } from '@twinroot/protocol';
-import { downloadRelease, localUpgrade } from './release-commands.js';
-import { readRegisterSeed } from './register-seed.js';
+import type { AgentConfig } from '../config.js';
+import type { UpgradeMode } from '@twinroot/protocol';
+// Each command imports what it needs when it runs (see scripts/build-agent-bundle.sh): `--help`
+// and a download do not pay for registration, diagnostics or the slot drivers.
 
 const USAGE = `usage: twinroot [--config FILE] <command>
   register --token TOKEN --backend URL [--hostname NAME]
@@ -29,7 +23,8 @@ const USAGE = `usage: twinroot [--config FILE] <command>
 
 class UsageError extends Error {}
 
-function config(file: string | undefined): AgentConfig {
+async function config(file: string | undefined): Promise<AgentConfig> {
+  const { loadAgentConfig, parseAgentConfig } = await import('../config.js');
   const f = file ?? '/etc/twinroot/agent.json';
   if (!file && !existsSync(f)) return parseAgentConfig({}, 'defaults');
   return loadAgentConfig(f);
@@ -62,25 +57,34 @@ async function main(argv: string[]): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (rest.length > (command === 'download' ? 1 : 0)) throw new UsageError(`unexpected argument: ${rest.at(-1)}`);
-  const cfg = config(values.config);
+  // Read when a command needs it: `download --pubkey` does not.
+  const cfg = () => config(values.config);
 
   switch (command) {
     case 'register': {
       if (values.seed && (values.token || values.backend)) throw new UsageError('register takes --seed FILE or --token and --backend, not both');
+      const { readRegisterSeed } = await import('./register-seed.js');
+      const { register } = await import('../register.js');
+      const { createSlotDriver } = await import('../slots/create.js');
       const { backendUrl, registerToken } = values.seed ? readRegisterSeed(values.seed) : { backendUrl: values.backend, registerToken: values.token };
       if (!registerToken) throw new UsageError('register needs --token TOKEN');
       if (!backendUrl || !/^https?:\/\/[^\s]+$/.test(backendUrl)) throw new UsageError('register needs --backend http(s)://HOST[:PORT]');
       if (values.hostname !== undefined && !/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(values.hostname)) throw new UsageError('--hostname must be a host name (letters, digits, dots and dashes, at most 253)');
-      const id = await register({ backendUrl, registerToken, stateDir: cfg.stateDir, slots: createSlotDriver(cfg.slots), ...(values.hostname ? { hostname: values.hostname } : {}) });
+      const c = await cfg();
+      const id = await register({ backendUrl, registerToken, stateDir: c.stateDir, slots: createSlotDriver(c.slots), ...(values.hostname ? { hostname: values.hostname } : {}) });
       console.log(`registered as ${id.applianceId}; token expires ${id.tokenExpiresAt}; MQTT ${id.mqtt.url}`);
       return 0;
     }
     case 'status': {
-      const identity = readIdentity(cfg.stateDir);
-      const runtime = readRuntimeState(cfg.stateDir);
+      const { readIdentity } = await import('../state/identity.js');
+      const { readRuntimeState } = await import('../runtime-state.js');
+      const { createSlotDriver } = await import('../slots/create.js');
+      const c = await cfg();
+      const identity = readIdentity(c.stateDir);
+      const runtime = readRuntimeState(c.stateDir);
       let slots: unknown;
       try {
-        slots = await createSlotDriver(cfg.slots).status();
+        slots = await createSlotDriver(c.slots).status();
       } catch (err) {
         slots = { error: (err as Error).message };
       }
@@ -108,7 +112,10 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'diagnose': {
       if (!values.out) throw new UsageError('diagnose needs --out FILE');
-      const files = await buildDiagnosticBundle({ out: values.out, agentLog: cfg.logFile, slots: createSlotDriver(cfg.slots) });
+      const { buildDiagnosticBundle } = await import('../tasks/diagnostics.js');
+      const { createSlotDriver } = await import('../slots/create.js');
+      const c = await cfg();
+      const files = await buildDiagnosticBundle({ out: values.out, agentLog: c.logFile, slots: createSlotDriver(c.slots) });
       console.log(`wrote ${values.out} (${files.join(', ')})`);
       return 0;
     }
@@ -116,23 +123,29 @@ async function main(argv: string[]): Promise<number> {
       const url = rest[0];
       if (!url) throw new UsageError('download needs a manifest URL (or path)');
       if (!values.dest) throw new UsageError('download needs --dest DIR');
-      const r = await downloadRelease({ location: url, dest: values.dest, publicKeyFile: values.pubkey ?? cfg.releasePublicKeyFile });
+      const { downloadRelease } = await import('./download-command.js');
+      const r = await downloadRelease({ location: url, dest: values.dest, publicKeyFile: values.pubkey ?? (await cfg()).releasePublicKeyFile });
       console.log(`downloaded ${r.version} to ${r.payloadFile} (${r.bytes} bytes, all ${r.chunks} chunks verified; ${r.resumedFromBytes > 0 ? `resumed at ${r.resumedFromBytes}` : 'from the start'})`);
       return 0;
     }
     case 'upgrade': {
       if (!values.manifest) throw new UsageError('upgrade needs --manifest URL|FILE');
       const mode = values.mode ?? 'install-reboot';
+      const { UPGRADE_MODES } = await import('@twinroot/protocol');
+      const { localUpgrade } = await import('./release-commands.js');
       if (!(UPGRADE_MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode must be one of ${UPGRADE_MODES.join(', ')}`);
-      const out = await localUpgrade(cfg, { location: values.manifest, mode: mode as UpgradeMode, allowDowngrade: values['allow-downgrade'] === true });
+      const out = await localUpgrade(await cfg(), { location: values.manifest, mode: mode as UpgradeMode, allowDowngrade: values['allow-downgrade'] === true });
       console.log(out);
       return 0;
     }
     case 'rollback': {
-      const driver = createSlotDriver(cfg.slots);
+      const { createSlotDriver } = await import('../slots/create.js');
+      const { commandReboot } = await import('../tasks/reboot.js');
+      const c = await cfg();
+      const driver = createSlotDriver(c.slots);
       const slot = await driver.rollback();
       console.log(`slot ${slot} is now the default${values.reboot ? '; rebooting' : ' (takes effect at the next boot)'}`);
-      if (values.reboot) await commandReboot(cfg.rebootCommand)();
+      if (values.reboot) await commandReboot(c.rebootCommand)();
       return 0;
     }
     default:
