@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Packs the agent as it is installed on an appliance: one self-contained directory tree
-# (compiled agent, its production dependencies, the protocol package, the systemd unit and the
-# service-installer hook), with the native MQTT library for linux-x64 (glibc) only. The image
+# (the agent bundled by esbuild, the aws-crt package with the native MQTT library for linux-x64
+# (glibc) only, the systemd unit and the service-installer hook). The image
 # build installs this tarball; no git checkout and no npm on the appliance.
 #   scripts/build-agent-bundle.sh [OUT_DIR]   (default build/) -> OUT_DIR/twinroot-agent-<version>.tar.gz
 # Needs `npm run build` first. Prints the tarball's path on its last line.
@@ -19,21 +19,31 @@ version=$(node -p 'require(process.argv[1]).version' "$repo/agent/package.json")
 stage=$(mktemp -d)
 trap 'rm -rf "$stage"' EXIT
 app=$stage/agent
-mkdir -p "$app/vendor/protocol"
-cp -a "$repo/agent/dist" "$repo/agent/systemd" "$repo/agent/hooks" "$app/"
-cp -a "$repo/protocol/dist" "$repo/protocol/package.json" "$app/vendor/protocol/"
-# The workspace link to @twinroot/protocol becomes a vendored copy; everything else as published.
+mkdir -p "$app/dist/cli"
+cp -a "$repo/agent/systemd" "$repo/agent/hooks" "$app/"
+# The two entry points bundled with what they import (esbuild): one file each plus shared chunks
+# that each command imports when it needs them. Loading a few files instead of ~1,000 modules is
+# what makes the CLI start fast and the daemon small. aws-crt stays a package: its native binary
+# is found relative to its own files. `require` is given to the bundled CommonJS code (the MQTT
+# SDK requires aws-crt).
+esbuild=$repo/node_modules/.bin/esbuild
+[ -x "$esbuild" ] || die "esbuild is missing: run \`npm ci\` first"
+"$esbuild" "$repo/agent/dist/cli/twinroot.js" "$repo/agent/dist/cli/twinroot-agent.js" \
+  --bundle --splitting --format=esm --platform=node --target=node20 --minify --keep-names \
+  --external:aws-crt --outdir="$app/dist/cli" --chunk-names='chunk-[hash]' --log-level=warning \
+  --banner:js="import { createRequire as __twinrootRequire } from 'node:module'; const require = __twinrootRequire(import.meta.url);" \
+  || die "esbuild could not bundle the agent"
+crt_version=$(node -p 'require(process.argv[1]).version' "$repo/node_modules/aws-crt/package.json")
 node -e '
   const fs = require("fs");
-  const [src, dst] = process.argv.slice(1);
+  const [src, dst, crt] = process.argv.slice(1);
   const p = JSON.parse(fs.readFileSync(src, "utf8"));
-  p.dependencies["@twinroot/protocol"] = "file:vendor/protocol";
-  delete p.devDependencies;
-  fs.writeFileSync(dst, JSON.stringify(p, null, 2) + "\n");
-' "$repo/agent/package.json" "$app/package.json"
+  const out = { name: p.name, version: p.version, private: true, type: "module", bin: p.bin, dependencies: { "aws-crt": crt } };
+  fs.writeFileSync(dst, JSON.stringify(out, null, 2) + "\n");
+' "$repo/agent/package.json" "$app/package.json" "$crt_version"
 # Install scripts are not needed (aws-crt ships its binaries) and are not run.
-(cd "$app" && npm install --omit=dev --install-links --ignore-scripts --no-audit --no-fund --no-package-lock --prefer-offline --loglevel=error >/dev/null) \
-  || die "npm install of the agent's production dependencies failed"
+(cd "$app" && npm install --omit=dev --ignore-scripts --no-audit --no-fund --no-package-lock --prefer-offline --loglevel=error >/dev/null) \
+  || die "npm install of aws-crt failed"
 # Only the native binary an x86_64 glibc appliance loads.
 bin=$app/node_modules/aws-crt/dist/bin
 [ -f "$bin/linux-x64-glibc/aws-crt-nodejs.node" ] || die "aws-crt has no linux-x64-glibc binary"

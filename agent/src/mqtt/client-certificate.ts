@@ -25,7 +25,9 @@ const FILE_RE = /^mqtt-(key|cert)-[0-9a-f]{16}\.pem$/;
 export async function newKeyAndCsr(stateDir: string): Promise<{ keyFile: string; csrPem: string }> {
   // @peculiar/x509 is loaded only here (registration and the daily refresh), not at agent start.
   await import('reflect-metadata');
-  const x509 = await import('@peculiar/x509');
+  const loaded = await import('@peculiar/x509');
+  // A CommonJS module: its exports are the namespace under node, its `default` inside the bundle.
+  const x509 = 'cryptoProvider' in loaded ? loaded : (loaded as unknown as { default: typeof loaded }).default;
   x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const keyFile = join(stateDir, `mqtt-key-${randomBytes(8).toString('hex')}.pem`);
