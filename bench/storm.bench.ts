@@ -5,14 +5,14 @@
 // serving the same file (sendfile), the baseline, in the same run. Needs nginx
 // (apt-get install nginx-light). Figures: aggregate throughput and its ratio to nginx, the
 // backend's peak RSS, /healthz p50/p99/max during the storm, heartbeats accepted.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { startBackendProcess } from '../test/helpers/backend-process.js';
 import { makeKeys, makePackage, packageForm } from '../test/helpers/packages.js';
 import { freePort } from '../test/helpers/sockets.js';
+import { nginxInstalled, startNginx } from './lib/nginx.js';
 
 const CLIENTS = Number(process.env.STORM_CLIENTS ?? 1000);
 const SECONDS = Number(process.env.STORM_SECONDS ?? 15);
@@ -73,17 +73,8 @@ const pct = (xs: number[], p: number) => {
 };
 const mbps = (r: StormResult) => r.bytes / r.seconds / 1e6;
 
-function startNginx(dir: string, root: string, port: number) {
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `user root root;\nworker_processes 2;\npid ${dir}/nginx.pid;\nerror_log ${dir}/error.log;\nevents { worker_connections 4096; }\nhttp {\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n  keepalive_requests 1000000;\n  client_body_temp_path ${dir}/body;\n  proxy_temp_path ${dir}/proxy;\n  fastcgi_temp_path ${dir}/fastcgi;\n  uwsgi_temp_path ${dir}/uwsgi;\n  scgi_temp_path ${dir}/scgi;\n  server {\n    listen 127.0.0.1:${port};\n    root ${root};\n  }\n}\n`,
-  );
-  return spawn('nginx', ['-c', conf, '-p', dir, '-g', 'daemon off;'], { stdio: 'ignore' });
-}
-
 export async function run(): Promise<{ name: string; ratio: number }> {
-  if (spawnSync('nginx', ['-v']).error) {
+  if (!nginxInstalled()) {
     console.log('storm: skipped — nginx, the baseline, is not installed (apt-get install nginx-light)');
     return { name: 'storm', ratio: NaN };
   }
@@ -146,8 +137,7 @@ export async function run(): Promise<{ name: string; ratio: number }> {
       await backend.exited;
 
       const port = await freePort();
-      const nginx = startNginx(dir, dirname(pkg.payloadFile), port);
-      await new Promise((r) => setTimeout(r, 500));
+      const nginx = await startNginx(dir, dirname(pkg.payloadFile), port);
       let base: StormResult;
       try {
         base = await storm(`http://127.0.0.1:${port}/${basename(pkg.payloadFile)}`, size);
