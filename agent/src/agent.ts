@@ -18,7 +18,6 @@ import { rollbackHandler } from './tasks/rollback.js';
 import { ServiceRegistry, installServiceHandler, uninstallServiceHandler } from './tasks/services.js';
 import { collectHeartbeat, heartbeatHandler } from './tasks/heartbeat.js';
 import { upgradeHandler } from './tasks/upgrade.js';
-import { HashPool } from './upgrade/hash-pool.js';
 import type { UpgradeDeps } from './upgrade/pipeline.js';
 import { collectLogsHandler } from './tasks/collect-logs.js';
 import { commandReboot, rebootHandler } from './tasks/reboot.js';
@@ -79,7 +78,6 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
   const inbox = new Inbox(config.stateDir);
   const registry = new ServiceRegistry(config.stateDir);
   const applianceId = () => identity!.applianceId;
-  let pool: HashPool | null = null;
 
   let transport: MqttTransport | null = null;
   const certificateId = () => transport?.connectedCertificateId;
@@ -111,7 +109,7 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
     uninstallService: uninstallServiceHandler({ installer: config.serviceInstaller, registry }),
     reboot: rebootHandler({ reboot, outbox, inbox }),
     rollback: rollbackHandler({ driver, outbox, inbox, reboot }),
-    upgrade: upgradeHandler({ config, driver, pool: () => (pool ??= new HashPool()), log, reboot, outbox, ...(extra.upgrade ? { overrides: extra.upgrade } : {}) }),
+    upgrade: upgradeHandler({ config, driver, log, reboot, outbox, ...(extra.upgrade ? { overrides: extra.upgrade } : {}) }),
     ...extra.handlers,
   };
   const dispatcher = new Dispatcher({ topic: taskTopic(identity.applianceId), seen, inbox, outbox, handlers, log, progressIntervalMs: config.progressIntervalMs, onChange: saveRuntime });
@@ -214,8 +212,6 @@ export async function startAgent(config: AgentConfig, log: Logger, extra: StartO
       await dispatcher.stop(config.stopGraceMs);
       await outbox.drained(Math.min(5000, config.stopGraceMs));
       await outbox.stop();
-      await pool?.close();
-      pool = null;
       if (stateTimer) clearTimeout(stateTimer);
       stateTimer = null;
       identity = readIdentity(config.stateDir) ?? identity;

@@ -25,7 +25,6 @@ export { migrateJournal, JOURNAL_FORMAT, type PendingBootV1 } from './upgrade/jo
 export { UpgradeRunner, errorCode } from './upgrade/runner.js';
 export { UPGRADE_STATES, AFTER_SWITCH_STATES, canTransition, isFinished, startingState, stateAfterResumeLimit, FINAL_STATE_OF_MODE, RESUME_LIMIT, type UpgradeState } from './upgrade/machine.js';
 export { PayloadDownload, PayloadError, type DownloadStats } from './upgrade/download.js';
-export { HashPool } from './upgrade/hash-pool.js';
 export { httpSource, fileSource, SourceError, type PayloadSource } from './upgrade/payload-source.js';
 export { fetchManifest, ManifestError, SeenManifests } from './upgrade/manifest-fetch.js';
 export { precheck, type ApplianceFacts, type PrecheckFailure } from './upgrade/prechecks.js';

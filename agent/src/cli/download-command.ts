@@ -2,7 +2,6 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadPublicKey } from '@twinroot/protocol';
 import { writeFileAtomic } from '../state/atomic-file.js';
-import { HashPool } from '../upgrade/hash-pool.js';
 import { PayloadDownload } from '../upgrade/download.js';
 import { fetchManifest } from '../upgrade/manifest-fetch.js';
 import { progressBar } from './progress-bar.js';
@@ -18,15 +17,10 @@ export async function downloadRelease(o: { location: string; dest: string; publi
   const m = fetched.manifest;
   mkdirSync(o.dest, { recursive: true });
   const bar = progressBar();
-  const pool = new HashPool();
-  try {
-    const dl = new PayloadDownload({ manifest: m, source: fetched.payload, dir: o.dest, pool, fileName: m.payload.file, onProgress: (p) => bar.update(p) });
-    const stats = await dl.run();
-    bar.done();
-    writeFileAtomic(join(o.dest, 'manifest.json'), fetched.bytes, 0o644);
-    writeFileAtomic(join(o.dest, 'manifest.json.sig'), fetched.signature, 0o644);
-    return { version: m.version, payloadFile: dl.file, bytes: m.payload.size, chunks: m.payload.chunks.length, resumedFromBytes: stats.resumedFromBytes };
-  } finally {
-    await pool.close();
-  }
+  const dl = new PayloadDownload({ manifest: m, source: fetched.payload, dir: o.dest, fileName: m.payload.file, onProgress: (p) => bar.update(p) });
+  const stats = await dl.run();
+  bar.done();
+  writeFileAtomic(join(o.dest, 'manifest.json'), fetched.bytes, 0o644);
+  writeFileAtomic(join(o.dest, 'manifest.json.sig'), fetched.signature, 0o644);
+  return { version: m.version, payloadFile: dl.file, bytes: m.payload.size, chunks: m.payload.chunks.length, resumedFromBytes: stats.resumedFromBytes };
 }

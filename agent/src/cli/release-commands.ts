@@ -5,7 +5,6 @@ import type { AgentConfig } from '../config.js';
 import { createSlotDriver } from '../slots/create.js';
 import { commandReboot } from '../tasks/reboot.js';
 import { upgradeDepsFromConfig } from '../tasks/upgrade.js';
-import { HashPool } from '../upgrade/hash-pool.js';
 import { fetchManifest } from '../upgrade/manifest-fetch.js';
 import { runUpgrade } from '../upgrade/pipeline.js';
 import type { UpgradeMode } from '@twinroot/protocol';
@@ -19,18 +18,13 @@ import { progressBar } from './progress-bar.js';
 export async function localUpgrade(cfg: AgentConfig, o: { location: string; mode: UpgradeMode; allowDowngrade: boolean }): Promise<string> {
   const key = loadPublicKey(readFileSync(cfg.releasePublicKeyFile), cfg.releasePublicKeyFile);
   const { manifest } = await fetchManifest(o.location, key);
-  const pool = new HashPool();
   const bar = progressBar();
   const log = pino({ level: 'warn' }, pino.destination(2));
-  try {
-    const deps = upgradeDepsFromConfig(cfg, { driver: createSlotDriver(cfg.slots), pool, log, reboot: commandReboot(cfg.rebootCommand) });
-    const taskId = `local-${new Date().toISOString().replace(/[:.]/g, '')}`;
-    const out = await runUpgrade({ taskId, version: manifest.version, location: o.location, mode: o.mode, allowDowngrade: o.allowDowngrade }, deps, { progress: (p) => bar.update(p) });
-    bar.done();
-    if (out.rebooting) return `installed ${manifest.version} into slot ${String(out.detail.slot)}; rebooting into it on trial (the agent commits it after its health checks)`;
-    if (out.detail.alreadyRunning) return `already running ${manifest.version}`;
-    return `${manifest.version}: ${out.state}${out.detail.slot ? ` (slot ${String(out.detail.slot)})` : ''}`;
-  } finally {
-    await pool.close();
-  }
+  const deps = upgradeDepsFromConfig(cfg, { driver: createSlotDriver(cfg.slots), log, reboot: commandReboot(cfg.rebootCommand) });
+  const taskId = `local-${new Date().toISOString().replace(/[:.]/g, '')}`;
+  const out = await runUpgrade({ taskId, version: manifest.version, location: o.location, mode: o.mode, allowDowngrade: o.allowDowngrade }, deps, { progress: (p) => bar.update(p) });
+  bar.done();
+  if (out.rebooting) return `installed ${manifest.version} into slot ${String(out.detail.slot)}; rebooting into it on trial (the agent commits it after its health checks)`;
+  if (out.detail.alreadyRunning) return `already running ${manifest.version}`;
+  return `${manifest.version}: ${out.state}${out.detail.slot ? ` (slot ${String(out.detail.slot)})` : ''}`;
 }

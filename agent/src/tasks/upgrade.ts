@@ -5,7 +5,6 @@ import type { AgentConfig } from '../config.js';
 import type { SlotDriver } from '../slots/driver.js';
 import type { Outbox } from '../outbox/outbox.js';
 import { TaskFailure, type TaskContext } from '../dispatch/dispatcher.js';
-import { HashPool } from '../upgrade/hash-pool.js';
 import { runUpgrade, UpgradeError, type UpgradeDeps } from '../upgrade/pipeline.js';
 
 interface Logger {
@@ -15,7 +14,7 @@ interface Logger {
 }
 
 /** The pipeline's dependencies from the agent's configuration. */
-export function upgradeDepsFromConfig(config: AgentConfig, extra: { driver: SlotDriver; pool: HashPool; log: Logger; reboot: () => Promise<void>; beforeReboot?: () => Promise<void> }): UpgradeDeps {
+export function upgradeDepsFromConfig(config: AgentConfig, extra: { driver: SlotDriver; log: Logger; reboot: () => Promise<void>; beforeReboot?: () => Promise<void> }): UpgradeDeps {
   return {
     stateDir: config.stateDir,
     downloadRoot: config.downloadDir ?? join(config.stateDir, 'downloads'),
@@ -31,7 +30,6 @@ export function upgradeDepsFromConfig(config: AgentConfig, extra: { driver: Slot
     },
     compatible: config.compatible ?? null,
     cpuinfo: () => readFileSync(config.cpuinfoFile, 'utf8'),
-    pool: extra.pool,
     log: extra.log,
     reboot: extra.reboot,
     ...(extra.beforeReboot ? { beforeReboot: extra.beforeReboot } : {}),
@@ -43,10 +41,10 @@ export function upgradeDepsFromConfig(config: AgentConfig, extra: { driver: Slot
  * The `upgrade` task: runs the pipeline. In `install-reboot` mode the task's result comes from
  * the other side of the reboot (the boot check), so nothing is reported here then.
  */
-export function upgradeHandler(deps: { config: AgentConfig; driver: SlotDriver; pool: () => HashPool; log: Logger; reboot: () => Promise<void>; outbox: Outbox; overrides?: Partial<UpgradeDeps> }) {
+export function upgradeHandler(deps: { config: AgentConfig; driver: SlotDriver; log: Logger; reboot: () => Promise<void>; outbox: Outbox; overrides?: Partial<UpgradeDeps> }) {
   return async (task: TaskMessageOf<'upgrade'>, ctx: TaskContext) => {
     const upgradeDeps = {
-      ...upgradeDepsFromConfig(deps.config, { driver: deps.driver, pool: deps.pool(), log: deps.log, reboot: deps.reboot, beforeReboot: async () => void (await deps.outbox.drained(5000)) }),
+      ...upgradeDepsFromConfig(deps.config, { driver: deps.driver, log: deps.log, reboot: deps.reboot, beforeReboot: async () => void (await deps.outbox.drained(5000)) }),
       ...deps.overrides,
     };
     const b = task.body;

@@ -95,7 +95,7 @@ async function runSteps(req: UpgradeRequest, deps: UpgradeDeps, run: UpgradeRun)
   if (!rebootPending && status.trial) throw new UpgradeError('trial_in_progress', `slot ${status.bootedSlot} is booted on trial; commit or roll back first`);
   const committedVersion = status.slots[status.committedSlot].version;
   if (!resuming) {
-    const partial = new PayloadDownload({ manifest: m, source, dir: ensureDir(dir), pool: deps.pool });
+    const partial = new PayloadDownload({ manifest: m, source, dir: ensureDir(dir) });
     const failures = precheck(m, {
       compatible: deps.compatible,
       cpuFlags: cpuFlags(deps.cpuinfo()),
@@ -120,7 +120,7 @@ async function runSteps(req: UpgradeRequest, deps: UpgradeDeps, run: UpgradeRun)
     let start = startingState(previous, { version: m.version, payloadSha256: m.payload.sha256 });
     const target = otherSlot(status.bootedSlot);
     if (start === 'boot_configured' && !(status.slots[target].version === m.version && (status.slots[target] as { bootable?: boolean }).bootable !== false)) start = 'verified';
-    if (start === 'verified' && !new PayloadDownload({ manifest: m, source, dir, pool: deps.pool }).complete) start = 'downloading';
+    if (start === 'verified' && !new PayloadDownload({ manifest: m, source, dir }).complete) start = 'downloading';
     removeOtherDownloads(deps.downloadRoot, req.version);
     ensureDir(dir);
     writeFileAtomic(join(dir, 'manifest.json'), fetched.bytes, 0o644);

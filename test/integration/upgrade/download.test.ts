@@ -5,30 +5,27 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HashPool, PayloadDownload, PayloadError, httpSource } from '@twinroot/agent';
+import { PayloadDownload, PayloadError, httpSource } from '@twinroot/agent';
 import type { BuiltPackage } from '@twinroot/image-build';
 import { makeKeys, makePackage, servePackage, type PackageServer } from '../../helpers/packages.js';
 
 const CHUNK = 64 * 1024;
 let pkg: BuiltPackage;
 let server: PackageServer;
-let pool: HashPool;
 
 before(async () => {
   pkg = await makePackage({ keys: makeKeys(), version: '2.0.0', randomKiB: 2048, chunkSize: CHUNK });
   server = await servePackage(pkg);
-  pool = new HashPool(2);
 });
 after(async () => {
   await server.stop();
-  await pool.close();
 });
 
 const payloadUrl = () => `${server.url}/pkg/${pkg.manifest.payload.file}`;
 const fastRetry = { backoffMs: () => 5, maxAttempts: 4 };
 
 function download(dir: string, extra: Partial<ConstructorParameters<typeof PayloadDownload>[0]> = {}) {
-  return new PayloadDownload({ manifest: pkg.manifest, source: httpSource(payloadUrl()), dir, pool, ...fastRetry, ...extra });
+  return new PayloadDownload({ manifest: pkg.manifest, source: httpSource(payloadUrl()), dir, ...fastRetry, ...extra });
 }
 
 function reset(faults: PackageServer['faults'] = {}) {
@@ -135,7 +132,7 @@ test('a server that ignores Range still completes (the known prefix is skipped, 
 
 test('a missing payload fails at once with payload_unavailable', async () => {
   reset();
-  const dl = new PayloadDownload({ manifest: pkg.manifest, source: httpSource(`${server.url}/pkg/nope`), dir: mkdtempSync(join(tmpdir(), 'dl-')), pool, ...fastRetry });
+  const dl = new PayloadDownload({ manifest: pkg.manifest, source: httpSource(`${server.url}/pkg/nope`), dir: mkdtempSync(join(tmpdir(), 'dl-')), ...fastRetry });
   const err = await dl.run().catch((e: unknown) => e);
   assert.ok(err instanceof PayloadError);
   assert.equal(err.code, 'payload_unavailable');

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadPublicKey, signManifest, loadPrivateKey, type TaskResult } from '@twinroot/protocol';
 import {
-  DirSlotDriver, HashPool, runBootCheck, runUpgrade, SimulatedCrash, UpgradeError, UpgradeJournal, Outbox, Inbox,
+  DirSlotDriver, runBootCheck, runUpgrade, SimulatedCrash, UpgradeError, UpgradeJournal, Outbox, Inbox,
   type UpgradeDeps, type UpgradeState,
 } from '@twinroot/agent';
 import type { BuiltPackage } from '@twinroot/image-build';
@@ -22,18 +22,15 @@ const CPUINFO_NO_SSE42 = 'flags\t\t: fpu cx8 cmov mmx fxsr sse sse2 lm pni ssse3
 let keys: TestKeys;
 let pkg: BuiltPackage;
 let server: PackageServer;
-let pool: HashPool;
 const silent = { info() {}, warn() {}, error() {} };
 
 before(async () => {
   keys = makeKeys();
   pkg = await makePackage({ keys, version: '2.0.0', randomKiB: 1024, chunkSize: 64 * 1024, cpuLevel: 'x86-64-v2' });
   server = await servePackage(pkg);
-  pool = new HashPool(2);
 });
 after(async () => {
   await server.stop();
-  await pool.close();
 });
 
 interface Appliance {
@@ -66,7 +63,6 @@ function appliance(opts: { cpuinfo?: string; sizeBytes?: number; publicKey?: str
       publicKey: () => loadPublicKey(readFileSync(opts.publicKey ?? keys.publicKey)),
       compatible: 'twinroot-test',
       cpuinfo: () => opts.cpuinfo ?? CPUINFO_V3,
-      pool,
       log: silent,
       reboot: async () => void a.reboots++,
       download: { backoffMs: () => 5, maxAttempts: 3 },

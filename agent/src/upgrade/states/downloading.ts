@@ -14,7 +14,6 @@ export const idle: Step = async (): Promise<StepResult> => ({ to: 'downloading' 
 export const downloading: Step = async (ctx): Promise<StepResult> => {
   const { manifest: m, source, dir } = needPayload(ctx);
   const { deps } = ctx;
-  if (!deps.pool) throw new Error('upgrade: no hash pool');
   const overlap = ctx.rec.mode !== 'download' && deps.overlapInstall !== false;
   const stop = new AbortController();
   const onAbort = () => stop.abort(ctx.signal?.reason);
@@ -22,7 +21,7 @@ export const downloading: Step = async (ctx): Promise<StepResult> => {
   const onInflightAbort = () => stop.abort(ctx.carry.inflight.signal.reason);
   ctx.carry.inflight.signal.addEventListener('abort', onInflightAbort, { once: true });
   const dl = new PayloadDownload({
-    manifest: m, source, dir, pool: deps.pool, signal: stop.signal, ...deps.download,
+    manifest: m, source, dir, signal: stop.signal, ...deps.download,
     onProgress: (p) => ctx.progress({ phase: 'downloading', bytes: p.bytes, totalBytes: p.totalBytes, percent: p.percent, rateBytesPerSecond: p.rateBytesPerSecond, etaSeconds: p.etaSeconds }),
   });
   let installError: Error | null = null as Error | null;

@@ -2,7 +2,6 @@ import type { KeyObject } from 'node:crypto';
 import type { Manifest, TaskProgress } from '@twinroot/protocol';
 import type { SlotDriver } from '../../slots/driver.js';
 import type { DownloadOptions } from '../download.js';
-import type { HashPool } from '../hash-pool.js';
 import type { RecordPatch, UpgradeRecord } from '../journal.js';
 import type { UpgradeState } from '../machine.js';
 import type { PayloadSource } from '../payload-source.js';
@@ -21,7 +20,6 @@ export interface UpgradeDeps {
   publicKey: () => KeyObject;
   compatible: string | null;
   cpuinfo: () => string;
-  pool: HashPool;
   log: Logger;
   reboot: () => Promise<void>;
   /** Runs just before the reboot (e.g. flush queued results). */
@@ -37,7 +35,7 @@ export interface UpgradeDeps {
 }
 
 /** What the steps after the boot switch need: no manifest, no download. */
-export type MachineDeps = Pick<UpgradeDeps, 'driver' | 'log' | 'reboot' | 'beforeReboot' | 'afterTransition' | 'beforeStep'> & Partial<Pick<UpgradeDeps, 'pool' | 'download' | 'overlapInstall'>>;
+export type MachineDeps = Pick<UpgradeDeps, 'driver' | 'log' | 'reboot' | 'beforeReboot' | 'afterTransition' | 'beforeStep'> & Partial<Pick<UpgradeDeps, 'download' | 'overlapInstall'>>;
 
 /** The payload a task installs: only the steps before the switch need it. */
 export interface PayloadPlan {
