@@ -129,6 +129,11 @@ test('two backend instances on one store and broker: one is SIGKILLed in the mid
   }
   assert.equal(r.status, 'completed', JSON.stringify({ status: r.status, totals: r.totals, preparation: r.preparation }));
   assert.equal(r.totals.succeeded, APPLIANCES);
+  if (installs.size !== APPLIANCES) {
+    const missing = [...tokens.keys()].filter((id) => !installs.has(id));
+    const detail = await Promise.all(missing.map(async (id) => ({ id, appliance: (await op(bUrl)('GET', `/v1/appliances/${id}`)).body, tasks: (await op(bUrl)('GET', `/v1/appliances/${id}/tasks`)).body })));
+    t.diagnostic(`appliances whose install was never seen on the broker: ${JSON.stringify(detail).slice(0, 6000)}`);
+  }
   assert.equal(installs.size, APPLIANCES, 'every appliance got its install');
   const twice = [...installs].filter(([, ids]) => ids.size !== 1);
   assert.deepEqual(twice, [], 'no appliance got two install tasks');
