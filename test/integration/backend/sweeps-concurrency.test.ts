@@ -8,6 +8,7 @@ import { startTestBackend } from '../../helpers/backend.js';
 import { ManualClock } from '../../helpers/clock.js';
 import { connectTestClient, type TestClient } from '../../helpers/crt-client.js';
 import { call, registerFleet } from '../../helpers/operator-api.js';
+import { waitFor } from '../../helpers/device-api.js';
 
 type TestBackend = Awaited<ReturnType<typeof startTestBackend>>;
 const clock = new ManualClock();
@@ -47,14 +48,6 @@ async function rollbackTasks(n: number): Promise<string[]> {
   return ids;
 }
 
-async function waitUntil(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function publishesPerTask(clientsSeen: TestClient[]): Map<string, number> {
   const m = new Map<string, number>();
   for (const c of clientsSeen) for (const msg of c.messages) {
@@ -80,7 +73,7 @@ test('two instances: the lease lets one run each sweep; without it, conditional 
     clock.advance(10); // due again (second retry): now both run the sweep body at once, no lease
     await Promise.all([first.sweeps.run('tasks'), second.sweeps.run('tasks')]);
     for (const id of ids) assert.equal((await first.data.tasks.get(id))?.attempts, 3, `task ${id}: first send + exactly 2 re-sends`);
-    await waitUntil(() => ids.every((id) => (publishesPerTask([l1, l2]).get(id) ?? 0) >= 3), 'every re-send delivered');
+    await waitFor('every re-send delivered', () => ids.every((id) => (publishesPerTask([l1, l2]).get(id) ?? 0) >= 3));
     await new Promise((r) => setTimeout(r, 300)); // and nothing more (a doubled send would arrive by now)
     const counts = publishesPerTask([l1, l2]);
     for (const id of ids) assert.equal(counts.get(id), 3, `task ${id} published 3 times in all`);
@@ -105,7 +98,7 @@ test('an instance killed between claiming and publishing: a restarted one finish
   await assert.rejects(doomed.scheduler.runLeased('tasks'), /simulated kill/);
   // What it published before dying reached its broker; let the broker deliver it before the process
   // goes (an embedded broker dies with its process, and the test counts what was on the wire).
-  await waitUntil(() => ids.filter((id) => (publishesPerTask([lDoomed]).get(id) ?? 0) > 0).length === 4, 'the doomed instance’s 4 re-sends delivered');
+  await waitFor('the doomed instance’s 4 re-sends delivered', () => ids.filter((id) => (publishesPerTask([lDoomed]).get(id) ?? 0) > 0).length === 4);
   await doomed.cleanup(); // the process is gone; its lease stays held until it expires
   const claimed = [];
   for (const id of ids) if ((await first.data.tasks.get(id))?.dispatchPending) claimed.push(id);
@@ -118,7 +111,7 @@ test('an instance killed between claiming and publishing: a restarted one finish
     clock.advance(5); // the next five-minute slot: the claimed-but-unpublished task is past its grace
     const out = await restarted.scheduler.runLeased('tasks');
     assert.equal(out.outcome, 'ran');
-    await waitUntil(() => ids.every((id) => (publishesPerTask([lFirst, lDoomed, lRestarted]).get(id) ?? 0) >= 2), 'every re-send delivered');
+    await waitFor('every re-send delivered', () => ids.every((id) => (publishesPerTask([lFirst, lDoomed, lRestarted]).get(id) ?? 0) >= 2));
     await new Promise((r) => setTimeout(r, 300)); // and nothing more (a doubled send would arrive by now)
     const counts = publishesPerTask([lFirst, lDoomed, lRestarted]);
     for (const id of ids) {
