@@ -202,6 +202,18 @@ export const UpgradeRequest = Type.Object(
 export const RollbackRequest = Type.Object({ reboot: Type.Optional(Type.Boolean()) }, strict);
 export const TaskCreated = Type.Object({ taskId: Id, status: Type.Union(TASK_STATUSES.map((s) => Type.Literal(s))) }, strict);
 
+/**
+ * Where an appliance PUTs its diagnostic bundle, asked for with the bundle's size: with an S3
+ * artifact store a presigned S3 PUT whose signature covers that size (S3 refuses any other
+ * length), in embedded mode the backend's own upload URL. `headers` must be sent as given.
+ */
+export const LogUploadTargetRequest = Type.Object({ bytes: Type.Integer({ minimum: 1 }) }, strict);
+export const LogUploadTarget = Type.Object(
+  { method: Type.Literal('PUT'), url: HttpUrl, headers: Type.Record(Type.String({ maxLength: 64 }), Type.String({ maxLength: 256 })), expiresAt: Timestamp },
+  strict,
+);
+export type LogUploadTarget = Static<typeof LogUploadTarget>;
+
 export const ApiError = Type.Object(
   { statusCode: Type.Integer(), error: Type.String(), code: Type.Optional(Type.String()), message: Type.String() },
   { additionalProperties: true },

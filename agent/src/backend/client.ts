@@ -1,4 +1,3 @@
-import { createReadStream, statSync } from 'node:fs';
 import got, { HTTPError, type Got } from 'got';
 import {
   compile,
@@ -97,16 +96,6 @@ export class BackendClient {
     } catch (err) {
       if (isPermanent(err)) return 'drop';
       throw new BackendError(describe(err));
-    }
-  }
-
-  /** PUTs a file to a (pre-signed) URL; no bearer token leaves for a foreign host. */
-  static async upload(url: string, file: string): Promise<void> {
-    const size = statSync(file).size;
-    try {
-      await got.put(url, { body: createReadStream(file), headers: { 'content-type': 'application/gzip', 'content-length': String(size) }, timeout: { request: 10 * 60_000 }, retry: { limit: 2, methods: ['PUT'] } });
-    } catch (err) {
-      throw new BackendError(`upload failed: ${describe(err)}`);
     }
   }
 }

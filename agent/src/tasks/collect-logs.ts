@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TaskMessageOf } from '@twinroot/protocol';
-import { BackendClient } from '../backend/client.js';
+import { uploadBundle } from '../backend/bundle-upload.js';
 import { TaskFailure, type TaskContext } from '../dispatch/dispatcher.js';
 import type { SlotStatusSource } from '../slots/status.js';
 import { buildDiagnosticBundle } from './diagnostics.js';
@@ -15,12 +15,13 @@ export function collectLogsHandler(deps: { agentLog: string; slots: SlotStatusSo
       ctx.progress({ phase: 'collect' });
       const files = await buildDiagnosticBundle({ out, agentLog: deps.agentLog, slots: deps.slots });
       ctx.progress({ phase: 'upload', totalBytes: statSync(out).size });
+      let via: string;
       try {
-        await BackendClient.upload(task.body.uploadUrl, out);
+        via = (await uploadBundle(task.body.uploadUrl, out)).via;
       } catch (err) {
         throw new TaskFailure('upload_failed', (err as Error).message);
       }
-      return { detail: { bytes: statSync(out).size, files: files.length } };
+      return { detail: { bytes: statSync(out).size, files: files.length, via } };
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

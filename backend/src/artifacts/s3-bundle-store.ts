@@ -1,5 +1,6 @@
 import type { Readable, Transform } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { Upload } from '@aws-sdk/lib-storage';
 import { LogBundleExists, type BundleStore, type LogBundle } from '../services/log-bundles.js';
 
@@ -19,6 +20,8 @@ export class S3BundleStore implements BundleStore {
     private readonly client: S3Client,
     private readonly bucket: string,
     private readonly prefix: string,
+    /** Signs upload URLs: a client without default checksums (see S3ArtifactStore.fromConfig). */
+    private readonly presigner: S3Client = client,
   ) {}
 
   get description(): string {
@@ -49,7 +52,22 @@ export class S3BundleStore implements BundleStore {
     }
   }
 
-  private async exists(applianceId: string, bundleId: string): Promise<boolean> {
+  /**
+   * A presigned PUT of exactly `bytes`: content-length, content-type and If-None-Match are signed
+   * headers, so S3 refuses another length (the size limit) and a second write (write-once).
+   */
+  async presignPut(applianceId: string, bundleId: string, bytes: number, expiresInS: number): Promise<{ url: string; headers: Record<string, string> }> {
+    const headers = { 'content-type': 'application/gzip', 'if-none-match': '*' };
+    const command = new PutObjectCommand({ Bucket: this.bucket, Key: this.key(applianceId, bundleId), ContentLength: bytes, ContentType: headers['content-type'], IfNoneMatch: '*' });
+    const url = await getSignedUrl(this.presigner, command, {
+      expiresIn: expiresInS,
+      signableHeaders: new Set(['content-length', 'content-type', 'if-none-match']),
+      unhoistableHeaders: new Set(['if-none-match']),
+    });
+    return { url, headers };
+  }
+
+  async exists(applianceId: string, bundleId: string): Promise<boolean> {
     try {
       await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.key(applianceId, bundleId) }));
       return true;

@@ -24,13 +24,17 @@ export class S3ArtifactStore implements ArtifactStore {
     private readonly client: S3Client,
     private readonly bucket: string,
     private readonly prefix: string,
+    private readonly presigner: S3Client = client,
   ) {}
 
   static fromConfig(url: string, region: string, endpoint: string): S3ArtifactStore {
     const parsed = parseS3Url(url);
     if (!parsed) throw new Error(`artifactStore: expected s3://bucket[/prefix], got ${JSON.stringify(url)}`);
-    const client = new S3Client({ region, ...(endpoint ? { endpoint, forcePathStyle: true } : {}) });
-    return new S3ArtifactStore(client, parsed.bucket, parsed.prefix);
+    const where = { region, ...(endpoint ? { endpoint, forcePathStyle: true } : {}) };
+    // Presigned PUTs need a client without default checksums: the SDK would sign the CRC32 of
+    // an empty body into the URL, and S3 would refuse the real body.
+    const presigner = new S3Client({ ...where, requestChecksumCalculation: 'WHEN_REQUIRED' });
+    return new S3ArtifactStore(new S3Client(where), parsed.bucket, parsed.prefix, presigner);
   }
 
   get description(): string {
@@ -39,7 +43,7 @@ export class S3ArtifactStore implements ArtifactStore {
 
   /** Diagnostic log bundles in the same bucket (under `log-bundles/`). */
   bundleStore(): S3BundleStore {
-    return new S3BundleStore(this.client, this.bucket, this.prefix);
+    return new S3BundleStore(this.client, this.bucket, this.prefix, this.presigner);
   }
 
   private key(key: string): string {

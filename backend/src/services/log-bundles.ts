@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream, existsSync, linkSync, mkdirSync, r
 import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { LogUploadTarget } from '@twinroot/protocol';
 import { DomainError } from '../domain/domain-error.js';
 
 /** How long an upload URL handed to an appliance stays valid (a collectLogs task may wait for a reconnect). */
@@ -56,7 +57,16 @@ export interface BundleStore {
   list(applianceId: string): Promise<LogBundle[]>;
   /** The bundle's bytes, or null. */
   open(applianceId: string, bundleId: string): Promise<Readable | null>;
+  exists(applianceId: string, bundleId: string): Promise<boolean>;
+  /**
+   * A URL the appliance PUTs exactly `bytes` to, straight into the store (S3: presigned, the
+   * length and write-once condition signed). Absent: uploads go through the backend.
+   */
+  presignPut?(applianceId: string, bundleId: string, bytes: number, expiresInS: number): Promise<{ url: string; headers: Record<string, string> }>;
 }
+
+/** How long a presigned bundle PUT stays valid: the appliance asks for it right before it uploads. */
+export const PRESIGNED_PUT_TTL_S = 15 * 60;
 
 /** Bundles in a directory (the embedded stack: one instance). */
 export class DirBundleStore implements BundleStore {
@@ -109,6 +119,10 @@ export class DirBundleStore implements BundleStore {
     return existsSync(f) ? createReadStream(f) : null;
   }
 
+  async exists(applianceId: string, bundleId: string): Promise<boolean> {
+    return existsSync(this.file(applianceId, bundleId));
+  }
+
   /** The file of a bundle (tests read what was stored). */
   pathOf(applianceId: string, bundleId: string): string | null {
     const f = this.file(applianceId, bundleId);
@@ -147,6 +161,20 @@ export class LogBundles {
 
   check(applianceId: string, bundleId: string, expires: string, sig: string, nowMs: number): UploadCheck {
     return checkUpload(this.key, applianceId, bundleId, expires, sig, nowMs);
+  }
+
+  /**
+   * Where the appliance PUTs a bundle of `bytes` for a checked upload URL (`uploadUrl`, the
+   * capability itself): presigned into the bucket when the store can, else that same URL.
+   */
+  async uploadTarget(applianceId: string, bundleId: string, expiresMs: number, bytes: number, uploadUrl: string, nowMs: number): Promise<LogUploadTarget> {
+    if (bytes > LOG_BUNDLE_MAX_BYTES) throw new LogBundleTooLarge(`a bundle of ${bytes} bytes is larger than the ${LOG_BUNDLE_MAX_BYTES} allowed`);
+    if (await this.bundles.exists(applianceId, bundleId)) throw new LogBundleExists(`bundle ${bundleId} was already uploaded`);
+    const headers = { 'content-type': 'application/gzip' };
+    if (!this.bundles.presignPut) return { method: 'PUT', url: uploadUrl, headers, expiresAt: new Date(expiresMs).toISOString() };
+    const ttlS = Math.max(1, Math.min(PRESIGNED_PUT_TTL_S, Math.floor((expiresMs - nowMs) / 1000)));
+    const signed = await this.bundles.presignPut(applianceId, bundleId, bytes, ttlS);
+    return { method: 'PUT', url: signed.url, headers: signed.headers, expiresAt: new Date(nowMs + ttlS * 1000).toISOString() };
   }
 
   /** Stores an upload (one per URL: a second is refused with LogBundleExists). */

@@ -1,7 +1,7 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import { ApiError, Id, TaskCreated, Timestamp } from '@twinroot/protocol';
+import { ApiError, Id, LogUploadTarget, LogUploadTargetRequest, TaskCreated, Timestamp } from '@twinroot/protocol';
 import { LOG_BUNDLE_MAX_BYTES, type LogBundles } from '../../services/log-bundles.js';
 import { operatorAuth } from '../auth.js';
 import type { ApiDeps } from '../deps.js';
@@ -70,11 +70,42 @@ export function logRoutes(deps: Deps): FastifyPluginAsync {
   };
 }
 
-/** The appliance side: PUT of a bundle to the signed URL handed out in the collectLogs task. */
+/**
+ * The appliance side, at the signed URL handed out in the collectLogs task: POST asks where to
+ * put a bundle of a given size (a presigned S3 PUT when the store can, so the bytes never pass
+ * through the backend), PUT takes the bundle here (embedded mode, and older agents).
+ */
 export function logUploadRoutes(deps: Deps): FastifyPluginAsync {
-  return async (plain) => {
+  const params = Type.Object({ applianceId: Id, bundleId: Id }, { additionalProperties: false });
+  const querystring = Type.Object({ expires: Type.String({ maxLength: 16 }), sig: Type.String({ maxLength: 64 }) }, { additionalProperties: false });
+  const checked = (p: { applianceId: string; bundleId: string }, q: { expires: string; sig: string }) => {
+    const ok = deps.logs.check(p.applianceId, p.bundleId, q.expires, q.sig, deps.ctx.clock.now());
+    if (!ok.ok) throw new DomainError('forbidden', `upload refused: ${ok.reason}`);
+  };
+  const target: FastifyPluginAsync = async (plain) => {
     const app = plain.withTypeProvider<TypeBoxTypeProvider>();
-    // The body is streamed to disk, never buffered: any content type is taken as bytes.
+    app.post(
+      '/v1/log-uploads/:applianceId/:bundleId',
+      {
+        schema: {
+          tags: ['device'],
+          summary: 'Where to PUT a diagnostic bundle of this size (the URL is signed and expires)',
+          params,
+          querystring,
+          body: LogUploadTargetRequest,
+          response: { 200: LogUploadTarget, 400: ApiError, 403: ApiError, 409: ApiError, 413: ApiError },
+        },
+      },
+      async (req) => {
+        checked(req.params, req.query);
+        const { applianceId, bundleId } = req.params;
+        return deps.logs.uploadTarget(applianceId, bundleId, Number(req.query.expires), req.body.bytes, deps.publicUrl() + req.url, deps.ctx.clock.now());
+      },
+    );
+  };
+  const put: FastifyPluginAsync = async (plain) => {
+    const app = plain.withTypeProvider<TypeBoxTypeProvider>();
+    // The body is streamed to the store, never buffered: any content type is taken as bytes.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_req, payload, done) => done(null, payload));
     app.put(
@@ -84,20 +115,22 @@ export function logUploadRoutes(deps: Deps): FastifyPluginAsync {
         schema: {
           tags: ['device'],
           summary: 'Upload a diagnostic bundle (the URL is signed and expires)',
-          params: Type.Object({ applianceId: Id, bundleId: Id }, { additionalProperties: false }),
-          querystring: Type.Object({ expires: Type.String({ maxLength: 16 }), sig: Type.String({ maxLength: 64 }) }, { additionalProperties: false }),
+          params,
+          querystring,
           response: { 201: Type.Object({ bundleId: Id, bytes: Type.Integer() }), 400: ApiError, 403: ApiError, 409: ApiError, 413: ApiError },
         },
       },
       async (req, reply) => {
+        checked(req.params, req.query);
         const { applianceId, bundleId } = req.params;
-        const { expires, sig } = req.query;
-        const ok = deps.logs.check(applianceId, bundleId, expires, sig, deps.ctx.clock.now());
-        if (!ok.ok) throw new DomainError('forbidden', `upload refused: ${ok.reason}`);
         const b = await deps.logs.store(applianceId, bundleId, req.body as import('node:stream').Readable);
         deps.ctx.log.info({ applianceId, bundleId, bytes: b.bytes }, 'diagnostic bundle uploaded');
         return reply.code(201).send({ bundleId, bytes: b.bytes });
       },
     );
+  };
+  return async (app) => {
+    await app.register(target);
+    await app.register(put);
   };
 }
