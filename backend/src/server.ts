@@ -45,6 +45,7 @@ import { RolloutTicker } from './sweeps/rollout-ticker.js';
 import { ReleaseService } from './services/releases.js';
 import { RolloutService, type RolloutServiceOptions } from './services/rollouts.js';
 import { artifactRoutes } from './http/routes/artifacts.js';
+import { parseArtifactListen, startArtifactWorker } from './artifacts/artifact-worker-host.js';
 import { releaseRoutes } from './http/routes/releases.js';
 import { rolloutRoutes } from './http/routes/rollouts.js';
 
@@ -201,7 +202,9 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const artifacts: ArtifactStore =
       config.artifactStore === 'dir' ? new DirArtifactStore(artifactDir) : S3ArtifactStore.fromConfig(config.artifactStore, config.artifactS3Region, config.artifactS3Endpoint);
     let publicUrl = config.publicUrl;
-    const releases = new ReleaseService(ctx, artifacts, config.releasePublicKeyFile || join(dataDir, 'release-signing.pub'), () => publicUrl);
+    // Where appliances download release files: the API itself, or the artifact server's thread (artifactListen).
+    let artifactBaseUrl = '';
+    const releases = new ReleaseService(ctx, artifacts, config.releasePublicKeyFile || join(dataDir, 'release-signing.pub'), () => artifactBaseUrl || publicUrl);
     const sweeps = new Sweeps(ctx, appliances, tasks, rollouts);
     const leases = new Leases(store.doc, tables.leases, `backend-${process.pid}-${randomBytes(4).toString('hex')}`);
     const scheduler = new SweepScheduler(sweeps, leases, clock, metrics, app.log);
@@ -231,6 +234,19 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
     const { port } = app.server.address() as AddressInfo;
     const http = config.publicUrl || `http://${config.httpHost === '0.0.0.0' ? '127.0.0.1' : config.httpHost}:${port}`;
     publicUrl = http.replace(/\/+$/, '');
+    const artifactListen = parseArtifactListen(config.artifactListen, config.httpHost);
+    if (artifactListen) {
+      if (!(artifacts instanceof DirArtifactStore)) throw new ConfigError('artifactListen serves the directory store; with an s3:// artifactStore appliances download from S3');
+      const worker = await startArtifactWorker(
+        { root: artifacts.root, ...artifactListen, keepAliveTimeoutMs: config.httpKeepAliveTimeoutSeconds * 1000, headersTimeoutMs: config.httpHeadersTimeoutSeconds * 1000, maxConnections: config.httpMaxConnections },
+        (key) => releases.serves(key),
+        (err) => app.log.error({ err: err.message }, 'artifact server failed'),
+      );
+      closers.push(() => worker.close());
+      const host = artifactListen.host === '0.0.0.0' ? '127.0.0.1' : artifactListen.host;
+      artifactBaseUrl = (config.artifactPublicUrl || `http://${host}:${worker.port}`).replace(/\/+$/, '');
+      app.log.info({ url: artifactBaseUrl }, 'artifact server listening (its own thread)');
+    }
     if (config.sweepSchedule !== 'off') {
       scheduler.start(config.sweepSchedule);
       closers.push(() => scheduler.stop());
@@ -245,7 +261,7 @@ export async function startBackend(config: Config, opts: StartOptions = {}): Pro
       store,
       tables,
       broker,
-      urls: { http, mqtt: broker.url, ...(broker.certificateUrl ? { mqttTls: broker.certificateUrl } : {}), dynamodb: endpoint ?? `aws:${config.dynamodbRegion}` },
+      urls: { http, ...(artifactBaseUrl ? { artifacts: artifactBaseUrl } : {}), mqtt: broker.url, ...(broker.certificateUrl ? { mqttTls: broker.certificateUrl } : {}), dynamodb: endpoint ?? `aws:${config.dynamodbRegion}` },
       operatorKey,
       operatorKeySource,
       data,

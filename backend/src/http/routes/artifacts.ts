@@ -3,7 +3,7 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsync } from 'fastify';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import { checkKey } from '../../artifacts/artifact-store.js';
-import { ifRangeAllows, parseRange } from '../../artifacts/range.js';
+import { artifactAnswer } from '../../artifacts/artifact-answer.js';
 import { notFound } from '../../domain/domain-error.js';
 
 /**
@@ -34,17 +34,12 @@ export function artifactRoutes(store: ArtifactStore, serves: (key: string) => Pr
         }
         const st = await store.stat(key);
         if (!st) throw notFound('no such artifact');
-        reply.header('accept-ranges', 'bytes').header('etag', st.etag).header('last-modified', st.lastModified.toUTCString()).header('cache-control', 'public, max-age=31536000, immutable');
-        reply.type(key.endsWith('.json') ? 'application/json' : 'application/octet-stream');
-        if (req.headers['if-none-match'] === st.etag) return reply.code(304).send();
-        const ifRange = req.headers['if-range'];
-        const range = ifRangeAllows(typeof ifRange === 'string' ? ifRange : undefined, st.etag, st.lastModified) ? parseRange(req.headers.range, st.size) : null;
-        if (range === 'unsatisfiable') return reply.code(416).header('content-range', `bytes */${st.size}`).send();
-        const { start, end } = range ?? { start: 0, end: st.size - 1 };
-        if (range) reply.code(206).header('content-range', `bytes ${start}-${end}/${st.size}`);
-        reply.header('content-length', String(Math.max(0, end - start + 1)));
-        if (req.method === 'HEAD' || st.size === 0) return reply.send();
-        return reply.send(await store.read(key, start, end));
+        const h = req.headers;
+        const one = (v: string | string[] | undefined) => (typeof v === 'string' ? v : undefined);
+        const answer = artifactAnswer(req.method, key, { range: one(h.range), ifRange: one(h['if-range']), ifNoneMatch: one(h['if-none-match']) }, st);
+        reply.code(answer.status).headers(answer.headers);
+        if (!answer.body) return reply.send();
+        return reply.send(await store.read(key, answer.body.start, answer.body.end));
       },
     });
   };
