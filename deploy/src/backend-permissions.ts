@@ -26,7 +26,6 @@ export const BACKEND_ACTIONS = {
 /**
  * Calls the stack makes unnecessary: the backend creates missing tables (and turns TTL on) when
  * it starts against an empty account, but here the stack owns the tables, so those calls are not
- * granted — a backend that finds a table missing fails loudly instead of creating an unmanaged one
-(an index added in a later version, which it would add with UpdateTable, the stack defines itself).
+ * granted — a backend that finds a table missing fails loudly instead of creating an unmanaged one.
  */
-export const MIGRATION_ONLY_COMMANDS = ['CreateTableCommand', 'UpdateTableCommand', 'UpdateTimeToLiveCommand'] as const;
+export const MIGRATION_ONLY_COMMANDS = ['CreateTableCommand', 'UpdateTimeToLiveCommand'] as const;

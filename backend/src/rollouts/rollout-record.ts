@@ -17,10 +17,6 @@ export interface StageRecord {
   /** Passed (or aborted) and every appliance in a final state: the engine stops reading it. */
   settled?: boolean;
   counts: StageCounts;
-  /** The last pass that read every target of the stage: when, and for which phase (see target-due.ts). */
-  fullRead?: { at: string; phase: string };
-  /** How far the last whole read found the stage's counters off (corrected when the next one agrees). */
-  countsDrift?: StageCounts;
   /** Failures an operator accepted by resuming after an error-threshold pause. */
   acceptedFailures: number;
 }
@@ -87,10 +83,6 @@ export function currentStage(r: Pick<RolloutRecord, 'stages'>): StageRecord | un
 export interface Observation {
   counts: StageCounts;
   allFinal: boolean;
-  /** Set when the pass read every target of the stage (for the phase it names). */
-  fullRead?: { at: string; phase: string };
-  /** With a whole read: the counters' difference it found (null: none). */
-  countsDrift?: StageCounts | null;
 }
 
 /**
@@ -105,9 +97,7 @@ export function advanceRollout(r: RolloutRecord, observed: ReadonlyMap<number, O
     const o = observed.get(s.index);
     if (!o) return s;
     const settled = (s.status === 'passed' || r.status === 'aborted') && o.allFinal ? true : s.settled;
-    const { countsDrift: _was, ...rest } = s;
-    const base = o.countsDrift === null ? rest : o.countsDrift ? { ...rest, countsDrift: o.countsDrift } : s;
-    return { ...base, counts: o.counts, ...(o.fullRead ? { fullRead: o.fullRead } : {}), ...(settled ? { settled } : {}) };
+    return { ...s, counts: o.counts, ...(settled ? { settled } : {}) };
   });
   let next: RolloutRecord = { ...r, stages };
   let started: number | null = null;

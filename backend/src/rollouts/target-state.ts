@@ -24,10 +24,6 @@ export interface TargetRecord {
   installTaskId?: string;
   installSentAt?: string;
   note?: string;
-  /** When a pass next needs to look at it (the sparse byStageDue index); absent: not until something touches it. */
-  dueAt?: string;
-  /** Its customer's pre-download time, fixed when the stage's window opened. */
-  preDownloadAt?: string;
   updatedAt: string;
   rev: number;
 }
@@ -101,20 +97,6 @@ export function countTargets(states: Iterable<TargetState>): StageCounts {
     c[BUCKET[s]] += 1;
   }
   return c;
-}
-
-export function subtractCounts(a: StageCounts, b: StageCounts): StageCounts {
-  const out = emptyCounts();
-  for (const k of Object.keys(out) as (keyof StageCounts)[]) out[k] = a[k] - b[k];
-  return out;
-}
-
-export function isZeroCounts(c: StageCounts): boolean {
-  return Object.values(c).every((v) => v === 0);
-}
-
-export function sameCounts(a: StageCounts, b: StageCounts): boolean {
-  return (Object.keys(emptyCounts()) as (keyof StageCounts)[]).every((k) => (a[k] ?? 0) === (b[k] ?? 0));
 }
 
 export function addCounts(a: StageCounts, b: StageCounts): StageCounts {

@@ -299,10 +299,9 @@ export class ApplianceService {
       const note = `verified: a heartbeat from ${hb.version} committed on slot ${hb.committedSlot}${t?.verifying ? '' : ' (before the agent reported done)'}`;
       if (t) await this.tasks.finish(t, 'succeeded', undefined, { detail: { ...(t.detail ?? {}), verifiedVersion: hb.version, verifiedSlot: hb.committedSlot } }, note);
     } else if (finding.kind === 'rollback-detected') {
-      const marked = await this.ctx.store.tasks.mutate(finding.taskId, (t) =>
+      await this.ctx.store.tasks.mutate(finding.taskId, (t) =>
         t.rolledBack ? null : { ...t, rolledBack: { at, toVersion: finding.toVersion }, events: [...t.events, { at, status: 'rolled_back', note: `appliance back on ${finding.toVersion}` }] },
       );
-      if (marked?.changed) await this.tasks.touchRolloutTarget(marked.after);
       this.ctx.log.warn({ applianceId: a.applianceId, from: finding.fromVersion, to: finding.toVersion }, 'rollback detected');
     }
 

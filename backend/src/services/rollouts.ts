@@ -1,13 +1,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { compareVersions, type CreateRolloutRequest, type MaintenanceWindow, type RolloutPolicy, type StageCounts } from '@twinroot/protocol';
+import { compareVersions, type CreateRolloutRequest, type MaintenanceWindow, type RolloutPolicy } from '@twinroot/protocol';
 import { iso } from '../clock.js';
 import { windowOpenAt } from '../rollouts/maintenance-window.js';
 import { planRollout } from '../rollouts/plan.js';
 import { advanceRollout, applyOperatorAction, preparationLeaseFree, stageKeyOf, type Observation, type OperatorAction, type RolloutRecord, type StageRecord } from '../rollouts/rollout-record.js';
 import { plannedStarts, preDownloadFrom, preDownloadTimes } from '../rollouts/schedule.js';
 import { decideTargetAction, type TargetAction } from '../rollouts/target-action.js';
-import { addCounts, countTargets, FINAL_TARGET_STATES, isZeroCounts, sameCounts, subtractCounts, targetStateFromTasks, type TargetRecord, type TargetState } from '../rollouts/target-state.js';
-import { needsFullRead, nextTargetDue, stagePhase } from '../rollouts/target-due.js';
+import { addCounts, countTargets, FINAL_TARGET_STATES, targetStateFromTasks, type TargetRecord, type TargetState } from '../rollouts/target-state.js';
 import type { CustomerRecord, ReleaseRecord, StoredAppliance } from '../store/store.js';
 import { without } from '../store/versioned.js';
 import { UpgradeInProgressError, type ApplianceService } from './appliances.js';
@@ -45,13 +44,6 @@ function joiningStage(stages: readonly StageRecord[], canaries: readonly string[
 
 /** A rollout request or action the rules refuse (sent as the catalogue's status for its code). */
 export class RolloutError extends DomainError {}
-
-/** A target as a pass brought it up to date, and whether its claimed tasks exist. */
-interface SeenTarget {
-  t: TargetRecord;
-  installTaskExists: boolean;
-  downloadTaskExists: boolean;
-}
 
 /** What one pass reads once and shares between its stages. */
 interface PassScope {
@@ -239,8 +231,6 @@ export class RolloutService {
       counts: countTargets(s.appliances.map(() => 'pending' as const)),
       acceptedFailures: 0,
     }));
-    // Batch writes pass no hook: the stages' counters start here, and later writes keep them.
-    for (const stage of stages) await this.ctx.store.setStageCounts(stageKeyOf(r.rolloutId, stage.index), stage.counts);
     const canaries = r.policy.canaryCustomers ?? fleet.customers.filter((c) => c.canary).map((c) => c.customerId);
     await this.placeLateJoiners(r.rolloutId, stages, canaries, fleet.customers);
     const finishedAt = iso(this.ctx.clock.now());
@@ -325,71 +315,19 @@ export class RolloutService {
     return observed;
   }
 
-  /**
-   * Reads a stage's due targets (or all of them, when its phase changed or it is time to
-   * reconcile: needsFullRead), brings each up to date, acts on it and schedules its next look.
-   * The counts come from the stage's counters, which every target write keeps.
-   */
   private async observeStage(r: RolloutRecord, stage: StageRecord, pass: PassScope): Promise<Observation> {
-    const key = stageKeyOf(r.rolloutId, stage.index);
-    const stored = await this.ctx.store.stageCounts(key);
-    const due = stored && !needsFullRead(r, stage, pass.now) ? await this.ctx.store.dueTargetsOfStage(key, iso(pass.now)) : null;
-    const whole = due === null;
-    const targets = due ?? (await this.ctx.store.targetsOfStage(key));
+    const targets = await this.ctx.store.targetsOfStage(stageKeyOf(r.rolloutId, stage.index));
     const stageWaiting = stage.status === 'waiting';
     const previous = r.stages[stage.index - 1];
     const stageStartsNow = stageWaiting && pass.now >= Date.parse(stage.plannedStartAt) && (!previous || previous.status === 'passed');
-    // The spread of pre-download times needs every customer of the stage: computed on whole reads, kept on the targets.
-    const spread = stageWaiting && whole ? preDownloadTimes([...new Set(targets.map((t) => t.customerId))], Date.parse(stage.plannedStartAt), r.policy.preDownloadWindowHours, Date.parse(r.createdAt)) : null;
+    const downloadAt = stageWaiting ? preDownloadTimes([...new Set(targets.map((t) => t.customerId))], Date.parse(stage.plannedStartAt), r.policy.preDownloadWindowHours, Date.parse(r.createdAt)) : null;
     const states: TargetState[] = [];
     for (const target of targets) {
-      const seen = await this.refresh(target, r, pass.release, pass.now);
-      const downloadAt = stageWaiting ? (spread ? spread.get(seen.t.customerId) : seen.t.preDownloadAt ? Date.parse(seen.t.preDownloadAt) : undefined) : undefined;
-      const action = decideTargetAction(seen.t, { rolloutRunning: r.status === 'running', stageWaiting, stageStartsNow, downloadAt, now: pass.now });
-      const acted = await this.actOnTarget(action, seen.t, r, pass);
-      states.push(acted.state);
-      await this.schedule(acted, seen, { r, stageWaiting, downloadAt, pass });
+      const t = await this.refresh(target, r, pass.release, pass.now);
+      const action = decideTargetAction(t, { rolloutRunning: r.status === 'running', stageWaiting, stageStartsNow, downloadAt: downloadAt?.get(t.customerId), now: pass.now });
+      states.push((await this.actOnTarget(action, t, r, pass)).state);
     }
-    // Read after this pass's own writes, so that what it sent or saw finish is counted now.
-    const after = stored && targets.length > 0 ? ((await this.ctx.store.stageCounts(key)) ?? stored) : stored;
-    let counts = after ?? countTargets(states);
-    let drift: StageCounts | undefined;
-    if (whole && after) {
-      // A crash between a target write and its count leaves the counters off; concurrent passes make a
-      // whole read differ for a moment too. Only a difference seen on two whole reads in a row is corrected.
-      const diff = subtractCounts(countTargets(states), after);
-      if (isZeroCounts(diff)) drift = undefined;
-      else if (stage.countsDrift && sameCounts(stage.countsDrift, diff)) {
-        await this.ctx.store.adjustStageCounts(key, diff);
-        this.ctx.log.warn({ rolloutId: r.rolloutId, stage: stage.index, diff }, 'rollout: stage counters corrected from a whole read');
-        counts = addCounts(after, diff);
-      } else drift = diff;
-    }
-    const allFinal = counts.pending + counts.downloading + counts.downloaded + counts.inProgress === 0;
-    return { counts, allFinal, ...(whole ? { fullRead: { at: iso(pass.now), phase: stagePhase(r, stage) }, countsDrift: drift ?? null } : {}) };
-  }
-
-  /** Writes when a pass next needs to look at the target (and its pre-download time), if that changed. */
-  private async schedule(t: TargetRecord, seen: SeenTarget, s: { r: RolloutRecord; stageWaiting: boolean; downloadAt: number | undefined; pass: PassScope }): Promise<void> {
-    const { r, pass } = s;
-    const running = r.status === 'running' && !s.stageWaiting && !t.installTaskId && !FINAL_TARGET_STATES.has(t.state);
-    const windowOpensAt = running ? windowOpenAt((await this.customer(pass.customers, t.customerId))?.maintenanceWindow as MaintenanceWindow | undefined, pass.now) : pass.now;
-    const next = nextTargetDue(t, {
-      rolloutRunning: r.status === 'running',
-      stageWaiting: s.stageWaiting,
-      now: pass.now,
-      downloadAt: s.downloadAt,
-      windowOpensAt,
-      installTaskExists: t.installTaskId === seen.t.installTaskId ? seen.installTaskExists : true,
-      downloadTaskExists: t.downloadTaskId === seen.t.downloadTaskId ? seen.downloadTaskExists : true,
-      stageTimeoutMs: r.policy.stageTimeoutMinutes * 60_000,
-    });
-    const dueAt = next === null ? undefined : iso(next);
-    const preDownloadAt = s.stageWaiting && s.downloadAt !== undefined ? iso(s.downloadAt) : t.preDownloadAt;
-    if (t.dueAt === dueAt && t.preDownloadAt === preDownloadAt) return;
-    const base = without(t, 'dueAt', 'preDownloadAt');
-    // Conditional on the target as read: whoever wrote in between (a touch, another pass) scheduled it.
-    await this.ctx.store.targets.replace(t, { ...base, ...(dueAt ? { dueAt } : {}), ...(preDownloadAt ? { preDownloadAt } : {}) });
+    return { counts: countTargets(states), allFinal: states.every((s) => FINAL_TARGET_STATES.has(s)) };
   }
 
   /** Carries out a target's decided action; an install waits for the customer's maintenance window. */
@@ -436,17 +374,16 @@ export class RolloutService {
   }
 
   /** Brings a target up to date with its tasks; re-creates a claimed task lost to a crash. */
-  private async refresh(t: TargetRecord, r: RolloutRecord, release: ReleaseRecord, now: number): Promise<SeenTarget> {
-    const seen = (x: TargetRecord, install: boolean, download: boolean): SeenTarget => ({ t: x, installTaskExists: install, downloadTaskExists: download });
-    if (FINAL_TARGET_STATES.has(t.state) && !(t.state === 'succeeded' && t.installTaskId)) return seen(t, true, true);
+  private async refresh(t: TargetRecord, r: RolloutRecord, release: ReleaseRecord, now: number): Promise<TargetRecord> {
+    if (FINAL_TARGET_STATES.has(t.state) && !(t.state === 'succeeded' && t.installTaskId)) return t;
     const download = t.downloadTaskId ? await this.ctx.store.tasks.get(t.downloadTaskId, false) : null;
     const install = t.installTaskId ? await this.ctx.store.tasks.get(t.installTaskId, false) : null;
     if (r.status === 'running' && now - Date.parse(t.updatedAt) > CLAIM_GRACE_MS) {
-      if (t.installTaskId && !install) return seen((await this.sendInstall(t, r, release, true)) ?? t, true, !!download);
-      if (t.downloadTaskId && !download && !t.installTaskId) return seen((await this.sendDownload(t, release, true)) ?? t, false, true);
+      if (t.installTaskId && !install) return (await this.sendInstall(t, r, release, true)) ?? t;
+      if (t.downloadTaskId && !download && !t.installTaskId) return (await this.sendDownload(t, release, true)) ?? t;
     }
     const s = targetStateFromTasks(t, download, install, now, r.policy.stageTimeoutMinutes);
-    if (s.state === t.state && !!s.downloadFailed === !!t.downloadFailed) return seen(t, !!install, !!download);
+    if (s.state === t.state && !!s.downloadFailed === !!t.downloadFailed) return t;
     const out = await this.ctx.store.targets.mutate(t.targetId, (cur) => ({
       ...without(cur, 'note'),
       state: s.state,
@@ -454,7 +391,7 @@ export class RolloutService {
       ...(s.note ? { note: s.note } : {}),
       updatedAt: iso(now),
     }));
-    return seen(out?.after ?? t, !!install, !!download);
+    return out?.after ?? t;
   }
 
   /** Claims the target's pre-download (a task id written first), then sends the download-mode task. */

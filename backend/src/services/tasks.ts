@@ -164,23 +164,8 @@ export class TaskService {
     );
     if (!r?.changed) return null;
     this.ctx.metrics.taskTransitions.inc({ taskType: task.taskType, status });
-    await this.touchRolloutTarget(r.after);
     if (status === 'succeeded') await this.supersedeOlder(r.after);
     return r.after;
-  }
-
-  /**
-   * A rollout's task that ended (or whose appliance rolled back after it) makes its target due,
-   * so the next pass reads it without reading the stage. Best effort: a lost touch is found by
-   * the stage's periodic whole read.
-   */
-  async touchRolloutTarget(task: Pick<StoredTask, 'createdBy' | 'ownerId' | 'taskId'>): Promise<void> {
-    if (!task.createdBy?.startsWith('rollout:')) return;
-    try {
-      await this.ctx.store.touchTarget(`${task.createdBy.slice('rollout:'.length)}#${task.ownerId}`, iso(this.ctx.clock.now()));
-    } catch (err) {
-      this.ctx.log.warn({ taskId: task.taskId, err: (err as Error).message }, 'task: touching its rollout target failed; the stage read finds it');
-    }
   }
 
   /** Older unfinished tasks of the same appliance and type are moot once a newer one succeeded. */
@@ -223,7 +208,6 @@ export class TaskService {
     );
     const after = r?.after ?? task;
     const o = outcome as ResultOutcome;
-    if (r?.changed && isTerminal(r.after.status) && !isTerminal(r.before.status)) await this.touchRolloutTarget(r.after);
     if (r?.changed && o.kind === 'apply' && o.changed) {
       this.ctx.metrics.taskTransitions.inc({ taskType: task.taskType, status: o.verifying ? 'verifying' : o.status });
       if (o.status === 'succeeded') await this.supersedeOlder(after);

@@ -6,8 +6,7 @@ import type { TaskType } from '@twinroot/protocol';
 import type { ApplianceRecord } from '../domain/appliance-record.js';
 import type { TaskRecord } from '../domain/task-record.js';
 import type { RolloutRecord } from '../rollouts/rollout-record.js';
-import { countTargets, emptyCounts, type TargetRecord } from '../rollouts/target-state.js';
-import type { StageCounts } from '@twinroot/protocol';
+import type { TargetRecord } from '../rollouts/target-state.js';
 import type { TableNames } from './tables.js';
 import { VersionedTable } from './versioned.js';
 
@@ -84,8 +83,6 @@ export class Store {
     this.releases = new VersionedTable(doc, tables.releases, 'releaseId');
     this.rollouts = new VersionedTable(doc, tables.rollouts, 'rolloutId');
     this.targets = new VersionedTable(doc, tables.rolloutTargets, 'targetId');
-    // Each stage's counts follow every target write (the pass reads them instead of the stage).
-    this.targets.onWrite = (before, after) => this.countTargetChange(before, after);
     this.registerTokens = new VersionedTable(doc, tables.registerTokens, 'tokenId');
     this.registrations = new VersionedTable(doc, tables.registrations, 'registrationKey');
   }
@@ -256,7 +253,16 @@ export class Store {
   /** The attributes the fleet summary counts, of every appliance (a projected scan). */
   /** Adds one appliance write's change to the fleet counters: one atomic ADD per scope it touches. */
   async countApplianceChange(before: FleetRow | null, after: FleetRow | null): Promise<void> {
-    for (const [scope, deltas] of counterDeltas(before, after)) await this.addCounters(scope, [...deltas]);
+    for (const [scope, deltas] of counterDeltas(before, after)) {
+      const names: Record<string, string> = {};
+      const values: Record<string, number> = {};
+      const adds = [...deltas].map(([attr, d], i) => {
+        names[`#a${i}`] = attr;
+        values[`:d${i}`] = d;
+        return `#a${i} :d${i}`;
+      });
+      await this.doc.send(new UpdateCommand({ TableName: this.tables.counters, Key: { scope }, UpdateExpression: `ADD ${adds.join(', ')}`, ExpressionAttributeNames: names, ExpressionAttributeValues: values }));
+    }
   }
 
   /** One scope's counters item, or null if it was never counted. */
@@ -300,105 +306,6 @@ export class Store {
       start = out.LastEvaluatedKey;
     } while (start);
     return items;
-  }
-
-  /** Whether the byStageDue index answers (a table made before it, on dynalite, lacks it). */
-  targetDueIndex = true;
-
-  /**
-   * The targets of a stage that are due (the sparse byStageDue index), or null when the table
-   * has no such index: the caller then reads the whole stage. The index is eventually
-   * consistent: a target touched a moment ago may come one pass later.
-   */
-  async dueTargetsOfStage(stageKey: string, nowIso: string): Promise<TargetRecord[] | null> {
-    if (!this.targetDueIndex) return null;
-    const items: TargetRecord[] = [];
-    let start: Record<string, unknown> | undefined;
-    try {
-      do {
-        const out = await this.doc.send(
-          new QueryCommand({
-            TableName: this.tables.rolloutTargets,
-            IndexName: 'byStageDue',
-            KeyConditionExpression: 'stageKey = :s AND dueAt <= :now',
-            ExpressionAttributeValues: { ':s': stageKey, ':now': nowIso },
-            ExclusiveStartKey: start,
-          }),
-        );
-        items.push(...((out.Items ?? []) as TargetRecord[]));
-        start = out.LastEvaluatedKey;
-      } while (start);
-    } catch (err) {
-      if ((err as { name?: string }).name !== 'ValidationException' || !/index/i.test((err as Error).message)) throw err;
-      this.targetDueIndex = false;
-      return null;
-    }
-    return items;
-  }
-
-  /** Makes a target due now (a task of it finished, or its appliance rolled back); false if there is no such target. */
-  async touchTarget(targetId: string, nowIso: string): Promise<boolean> {
-    try {
-      // rev + 1: a pass that read the target before this keeps from overwriting the touch.
-      await this.doc.send(
-        new UpdateCommand({
-          TableName: this.tables.rolloutTargets,
-          Key: { targetId },
-          UpdateExpression: 'SET dueAt = :now, rev = rev + :one',
-          ConditionExpression: 'attribute_exists(targetId)',
-          ExpressionAttributeValues: { ':now': nowIso, ':one': 1 },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if ((err as { name?: string }).name === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
-  }
-
-  /** A stage's counts as its target writes kept them, or null when never counted (a rollout prepared before the counters). */
-  async stageCounts(stageKey: string): Promise<StageCounts | null> {
-    const item = await this.counters(`stage#${stageKey}`);
-    if (!item) return null;
-    const c = emptyCounts();
-    for (const k of Object.keys(c) as (keyof StageCounts)[]) c[k] = typeof item[k] === 'number' ? (item[k] as number) : 0;
-    return c;
-  }
-
-  /** Sets a stage's counts outright (the preparation, after its batch writes, which pass no hook). */
-  async setStageCounts(stageKey: string, counts: StageCounts): Promise<void> {
-    await this.doc.send(new PutCommand({ TableName: this.tables.counters, Item: { scope: `stage#${stageKey}`, ...counts } }));
-  }
-
-  /** Adds a correction to a stage's counts (a whole read found them off: a crash between a target write and its count). */
-  async adjustStageCounts(stageKey: string, delta: StageCounts): Promise<void> {
-    await this.addCounters(`stage#${stageKey}`, Object.entries(delta).filter(([, d]) => d !== 0));
-  }
-
-  /** One target write's change to its stage's counts: -1 where it was, +1 where it is. */
-  private async countTargetChange(before: TargetRecord | null, after: TargetRecord | null): Promise<void> {
-    if (before && after && before.stageKey === after.stageKey && before.state === after.state) return;
-    const deltas = new Map<string, Map<string, number>>();
-    const add = (t: TargetRecord, d: number) => {
-      const m = deltas.get(t.stageKey) ?? new Map<string, number>();
-      deltas.set(t.stageKey, m);
-      for (const [k, v] of Object.entries(countTargets([t.state]))) if (v) m.set(k, (m.get(k) ?? 0) + d * v);
-    };
-    if (before) add(before, -1);
-    if (after) add(after, +1);
-    for (const [stageKey, m] of deltas) await this.addCounters(`stage#${stageKey}`, [...m].filter(([, d]) => d !== 0));
-  }
-
-  private async addCounters(scope: string, deltas: [string, number][]): Promise<void> {
-    if (deltas.length === 0) return;
-    const names: Record<string, string> = {};
-    const values: Record<string, number> = {};
-    const adds = deltas.map(([attr, d], i) => {
-      names[`#a${i}`] = attr;
-      values[`:d${i}`] = d;
-      return `#a${i} :d${i}`;
-    });
-    await this.doc.send(new UpdateCommand({ TableName: this.tables.counters, Key: { scope }, UpdateExpression: `ADD ${adds.join(', ')}`, ExpressionAttributeNames: names, ExpressionAttributeValues: values }));
   }
 
   /** One page of a stage's targets (the byStage index), for operators. */

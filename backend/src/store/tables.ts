@@ -1,7 +1,6 @@
 import {
   CreateTableCommand,
   DescribeTableCommand,
-  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   ListTablesCommand,
   waitUntilTableExists,
@@ -49,15 +48,7 @@ export const TABLES = {
   // The fleet summary's counters: one item per scope ("all", "region#…", "customer#…").
   counters: { key: 'scope', indexes: [] },
   // One item per appliance and rollout; a stage's appliances are read through byStage.
-  rolloutTargets: {
-    key: 'targetId',
-    indexes: [
-      { name: 'byStage', hash: 'stageKey', range: 'applianceId' },
-      // Sparse: only targets a rollout pass must look at carry dueAt. Added after 0.1: a table
-      // without it is given it where the store can (DynamoDB); elsewhere passes read whole stages.
-      { name: 'byStageDue', hash: 'stageKey', range: 'dueAt', addedLater: true },
-    ],
-  },
+  rolloutTargets: { key: 'targetId', indexes: [{ name: 'byStage', hash: 'stageKey', range: 'applianceId' }] },
 } as const;
 
 export type TableName = keyof typeof TABLES;
@@ -93,33 +84,12 @@ function createInput(name: string, def: (typeof TABLES)[TableName]): CreateTable
   };
 }
 
-type IndexDef = { name: string; hash: string; range: string; addedLater?: boolean };
-
-/**
- * Refuses to run on a table made by an older version that lacks an index this one reads; an
- * index marked `addedLater` is created instead (UpdateTable; DynamoDB backfills it), and code
- * that reads it copes until it is there (dynalite ignores the request).
- */
+/** Refuses to run on a table made by an older version that lacks an index this one reads. */
 async function ensureIndexes(client: DynamoDBClient, name: string, def: (typeof TABLES)[TableName]): Promise<void> {
   if (def.indexes.length === 0) return;
   const out = await client.send(new DescribeTableCommand({ TableName: name }));
   const have = new Set((out.Table?.GlobalSecondaryIndexes ?? []).map((g) => g.IndexName));
-  for (const ix of (def.indexes as readonly IndexDef[]).filter((x) => x.addedLater && !have.has(x.name))) {
-    try {
-      await client.send(
-        new UpdateTableCommand({
-          TableName: name,
-          AttributeDefinitions: [{ AttributeName: ix.hash, AttributeType: 'S' }, { AttributeName: ix.range, AttributeType: 'S' }],
-          GlobalSecondaryIndexUpdates: [{ Create: { IndexName: ix.name, KeySchema: [{ AttributeName: ix.hash, KeyType: 'HASH' }, { AttributeName: ix.range, KeyType: 'RANGE' }], Projection: { ProjectionType: 'ALL' } } }],
-        }),
-      );
-    } catch (err) {
-      // Another instance asked first (it backfills meanwhile), or the role may not (a stack defines the index itself): fine.
-      const n = (err as { name?: string }).name;
-      if (!['ResourceInUseException', 'LimitExceededException', 'ValidationException', 'AccessDeniedException'].includes(n ?? '')) throw err;
-    }
-  }
-  const missing = (def.indexes as readonly IndexDef[]).filter((ix) => !ix.addedLater && !have.has(ix.name)).map((ix) => ix.name);
+  const missing = def.indexes.filter((ix) => !have.has(ix.name)).map((ix) => ix.name);
   if (missing.length > 0) {
     throw new Error(`table ${name} lacks index ${missing.join(', ')} (made by an older twinroot): add it with UpdateTable, or start from an empty data directory`);
   }
